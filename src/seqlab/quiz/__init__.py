@@ -1,0 +1,23 @@
+"""Terminal quiz: bank (load + validate TOML) -> session (pure state machine) -> render (Rich).
+
+Importing this package loads only the bank and session layers (stdlib only); the Rich
+layer lives in :mod:`seqlab.quiz.render` and the disk layer in :mod:`seqlab.quiz.history`.
+"""
+
+from seqlab.quiz.bank import Bank, Question, QuizError, find_bank_dir, list_topics, load_banks
+from seqlab.quiz.session import InvalidAnswer, Outcome, Planned, Score, Session, plan
+
+__all__ = [
+    "Bank",
+    "Question",
+    "QuizError",
+    "find_bank_dir",
+    "list_topics",
+    "load_banks",
+    "InvalidAnswer",
+    "Outcome",
+    "Planned",
+    "Score",
+    "Session",
+    "plan",
+]

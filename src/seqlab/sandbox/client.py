@@ -1,0 +1,256 @@
+"""The trusted side of the sandbox: start a zygote, run a submission's cells, make requests.
+
+`SandboxSession` is what a grader talks to for one student. It loads the cells in a confined
+child, and when the child dies or hangs it records why, kills it, and transparently starts a
+new one (skipping the cell that killed it) so one bad cell or one looping call costs only the
+checks that touch it. A per-submission budget bounds the total time whatever the submission does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .confine import Limits
+from .wire import ProtocolError, recv_message, send_message
+
+__all__ = [
+    "BudgetExhausted", "CallTimedOut", "CellReport", "ProcessEnded", "RemoteFailure",
+    "SandboxSession", "Timeouts", "Zygote",
+]
+
+
+class RemoteFailure(Exception):
+    """Base of everything that can go wrong on the submission's side of a request."""
+
+
+class CallTimedOut(RemoteFailure):
+    pass
+
+
+class ProcessEnded(RemoteFailure):
+    pass
+
+
+class BudgetExhausted(RemoteFailure):
+    pass
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    cell: float = 20.0
+    call: float = 10.0
+    submission: float = 120.0
+
+
+@dataclass
+class CellReport:
+    """How one cell of the submission went: ok, raised, timeout or ended (killed the process)."""
+
+    index: int
+    status: str
+    error: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+
+def _clean_env() -> dict[str, str]:
+    keep = {"PATH", "LANG", "LC_ALL", "TMPDIR"}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    return env
+
+
+class Zygote:
+    """A torch-warmed process that forks confined children on request."""
+
+    def __init__(self, forbidden: list[Path], limits: Limits | None = None) -> None:
+        self.forbidden = [str(p) for p in forbidden]
+        self.limits = limits or Limits()
+        self.binds: list[str] = []
+        self._start()
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        config = json.dumps({"forbidden": self.forbidden, "limits": vars(self.limits)})
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-m", "seqlab.sandbox.zygote", str(theirs.fileno()), config],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=_clean_env(), start_new_session=True, cwd="/",
+        )
+        theirs.close()
+        self.control = ours
+        self.control.settimeout(120)
+        ready = json.loads(self.control.recv(65536) or b"{}")
+        if not ready.get("ready"):
+            raise RuntimeError("the sandbox zygote failed to start")
+        self.binds = ready["binds"]
+        self.control.settimeout(10)
+
+    def spawn(self) -> tuple[int, socket.socket]:
+        """Fork a confined child; returns its pid (a process-group leader) and our socket."""
+        for attempt in range(2):
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                socket.send_fds(self.control, [b"spawn"], [theirs.fileno()])
+                reply = json.loads(self.control.recv(4096) or b"{}")
+                return int(reply["pid"]), ours
+            except (OSError, ValueError, KeyError):
+                ours.close()
+                if attempt:
+                    raise
+                self.close()
+                self._start()  # a submission killed the zygote: replace it
+            finally:
+                theirs.close()
+        raise RuntimeError("unreachable")
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@dataclass
+class _Child:
+    pid: int
+    sock: socket.socket
+    isolation: str
+    generation: int
+
+
+@dataclass
+class SandboxSession:
+    """One student's submission, loaded in a confined child that is replaced when it dies."""
+
+    zygote: Zygote
+    cells: list[dict[str, Any]]
+    module_name: str = "__main__"
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    cell_reports: dict[int, CellReport] = field(default_factory=dict)
+    defined: list[str] = field(default_factory=list)
+    isolation: str = "unknown"
+    exhausted: bool = False
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.timeouts.submission
+        self._child: _Child | None = None
+        self._generation = 0
+        self._skip: set[int] = set()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def _remaining(self, wanted: float) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self.exhausted = True
+            raise BudgetExhausted(f"the submission used up its {self.timeouts.submission:g} s budget")
+        return min(wanted, left)
+
+    def close(self) -> None:
+        if self._child is not None:
+            _kill_group(self._child.pid)
+            self._child.sock.close()
+            self._child = None
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def ensure_loaded(self) -> _Child:
+        """Return a live child with the submission's cells loaded, starting one if needed."""
+        while self._child is None:
+            self._load_once()
+        return self._child
+
+    def _load_once(self) -> None:
+        pid, sock = self.zygote.spawn()
+        self._generation += 1
+        child = _Child(pid, sock, "unknown", self._generation)
+        current: int | None = None
+        try:
+            sock.settimeout(self._remaining(30.0))
+            hello, _ = recv_message(sock)
+            child.isolation = self.isolation = str(hello.get("isolation", "unknown"))
+            todo = [c for c in self.cells if c["index"] not in self._skip]
+            send_message(sock, {"op": "load", "cells": todo, "timeout": self.timeouts.cell,
+                                "module_name": self.module_name})
+            while True:
+                sock.settimeout(self._remaining(self.timeouts.cell + 2.0))
+                event, _ = recv_message(sock)
+                kind = event.get("event")
+                if kind == "cell_start":
+                    current = int(event["index"])
+                elif kind == "cell_done":
+                    self._record(CellReport(int(event["index"]), str(event["status"]),
+                                            event.get("error"), float(event.get("seconds", 0))))
+                    if event["status"] != "ok":
+                        self._skip.add(int(event["index"]))
+                    current = None
+                elif kind == "loaded":
+                    self.defined = [str(n) for n in event.get("names", [])][:500]
+                    self._child = child
+                    return
+        except BudgetExhausted:
+            _kill_group(pid)
+            sock.close()
+            raise
+        except (socket.timeout, TimeoutError):
+            self._fail_cell(current, "timeout", f"ran longer than {self.timeouts.cell:g} s")
+        except (EOFError, OSError, ProtocolError, ValueError, KeyError, TypeError):
+            self._fail_cell(current, "ended", "the process ended while running this cell "
+                            "(sys.exit/os._exit, a crash, or the memory cap)")
+        _kill_group(pid)
+        sock.close()
+        if current is None:
+            raise ProcessEnded("the submission's process failed to start or load")
+
+    def _fail_cell(self, index: int | None, status: str, message: str) -> None:
+        if index is None:
+            return
+        self._skip.add(index)
+        self._record(CellReport(index, status, {"type": status.title(), "bases": [],
+                                                "message": message, "where": None}))
+
+    def _record(self, report: CellReport) -> None:
+        self.cell_reports.setdefault(report.index, report)
+
+    # -- requests -----------------------------------------------------------------------------
+    def request(self, message: dict[str, Any], blobs: list[bytes] | None = None,
+                generation: int | None = None) -> tuple[dict[str, Any], list[bytes]]:
+        """Send one request to the live child; raise if it hangs, dies or the budget is gone."""
+        child = self.ensure_loaded()
+        if generation is not None and generation != child.generation:
+            raise ProcessEnded("this object belonged to a submission process that was replaced "
+                               "after an earlier failure")
+        try:
+            child.sock.settimeout(self._remaining(self.timeouts.call))
+            send_message(child.sock, message, blobs)
+            return recv_message(child.sock)
+        except BudgetExhausted:
+            self.close()
+            raise
+        except (socket.timeout, TimeoutError):
+            self.close()
+            raise CallTimedOut(f"did not finish within {self.timeouts.call:g} s") from None
+        except (EOFError, OSError, ProtocolError):
+            self.close()
+            raise ProcessEnded("the submission's process ended during this call (sys.exit, "
+                               "os._exit, a crash, or the memory cap)") from None
