@@ -77,7 +77,6 @@ class GraderPlugin:
         self.student = student
         self.outcomes: list[TestOutcome] = []
         self._rubric: dict[str, tuple[float, str | None]] = {}
-        self.internal_errors: list[str] = []
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "rubric(points, misconception): points of a grader test")
@@ -108,6 +107,4 @@ class GraderPlugin:
                 self.outcomes.append(TestOutcome(test_id(item), points, points, True, None, None))
             elif call.excinfo is not None:
                 message, named = explain_failure(call.excinfo.value, misconception)
-                if report.when == "setup":
-                    self.internal_errors.append(f"{item.nodeid}: setup failed: {message}")
                 self.outcomes.append(TestOutcome(test_id(item), 0.0, points, False, message, named))

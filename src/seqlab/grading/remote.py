@@ -141,8 +141,8 @@ class Remote:
                                          blobs, self._generation)
 
     def _call(self, keep: bool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        (encoded_args, encoded_kwargs), blobs = self._submission._encode((list(args), kwargs))
-        return self._op("call", blobs, args=encoded_args, kwargs=encoded_kwargs, keep=keep)
+        encoded, blobs = self._submission._encode([list(args), kwargs])
+        return self._op("call", blobs, args=encoded[0], kwargs=encoded[1], keep=keep)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call it in the sandbox; the result comes back decoded (tensors are plain here)."""

@@ -23,7 +23,7 @@ from .confine import Limits
 from .wire import ProtocolError, recv_message, send_message
 
 __all__ = [
-    "BudgetExhausted", "CallTimedOut", "CellReport", "ProcessEnded", "RemoteFailure",
+    "BudgetExhausted", "CallTimedOut", "CellReport", "cell_notes", "ProcessEnded", "RemoteFailure",
     "SandboxSession", "Timeouts", "Zygote",
 ]
 
@@ -59,6 +59,21 @@ class CellReport:
     status: str
     error: dict[str, Any] | None = None
     seconds: float = 0.0
+
+    def note(self) -> str | None:
+        """One line for the student's feedback, or None for a cell that ran fine."""
+        if self.status == "ok":
+            return None
+        error = self.error or {}
+        detail = f"{error.get('type', '')}: {error.get('message', '')}".strip(": ")
+        where = error.get("where")
+        verb = {"raised": "raised", "timeout": "timed out:", "ended": "stopped the process:"}.get(
+            self.status, self.status)
+        return f"cell {self.index} {verb} {detail}{f' ({where})' if where else ''}; it was skipped"
+
+
+def cell_notes(reports: dict[int, CellReport]) -> list[str]:
+    return [n for n in (reports[i].note() for i in sorted(reports)) if n]
 
 
 def _clean_env() -> dict[str, str]:

@@ -1,0 +1,94 @@
+"""Rich output for `seqlab grade` and `seqlab check`: a progress bar, a table, a report.
+
+The only place that draws; engines hand over plain results. All text that came from a
+submission (student ids, messages) is escaped before Rich sees it as markup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from seqlab.grading.check import CheckReport
+from seqlab.grading.results import RunResult, SubmissionResult
+
+__all__ = ["GradingProgress", "print_check_report", "print_summary"]
+
+console = Console()
+_STATUS_STYLE = {"graded": "green", "invalid": "yellow", "error": "red", "timeout": "magenta"}
+
+
+class GradingProgress:
+    """A progress bar over submissions, advanced as each result arrives."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), TextColumn("{task.description}"),
+                                  console=console, transient=False)
+        self._task = None
+
+    def __enter__(self) -> GradingProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._progress.__exit__(kind, value, tb)
+
+    def start(self, total: int) -> None:
+        self._task = self._progress.add_task("", total=total)
+
+    def advance(self, result: SubmissionResult) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, advance=1, description=escape(result.student))
+
+
+def _lost_to(result: SubmissionResult) -> str:
+    misconceptions = []
+    for test in result.tests:
+        if not test.passed and test.misconception and test.misconception not in misconceptions:
+            misconceptions.append(test.misconception)
+    if result.status != "graded":
+        return escape(result.error or "")
+    return escape(", ".join(misconceptions[:4]) + (" ..." if len(misconceptions) > 4 else ""))
+
+
+def print_summary(run: RunResult, out_dir: Path) -> None:
+    table = Table(title=f"{run.assignment}: {len(run.submissions)} submissions", show_lines=False)
+    table.add_column("student")
+    table.add_column("score", justify="right")
+    table.add_column("status")
+    table.add_column("misconceptions / reason", overflow="fold")
+    for result in run.submissions:
+        style = _STATUS_STYLE.get(result.status, "white")
+        table.add_row(escape(result.student), f"{result.score:g} / {result.max_score:g}",
+                      f"[{style}]{result.status}[/]", _lost_to(result))
+    console.print(table)
+    isolation = sorted({r.isolation for r in run.submissions if r.isolation})
+    if isolation and isolation != ["namespaces"]:
+        console.print(f"[yellow]sandbox level: {escape(', '.join(isolation))} "
+                      "(full isolation needs root or user namespaces)[/]")
+    console.print(f"results: {escape(str(out_dir / 'results.json'))}, "
+                  f"{escape(str(out_dir / 'grades.csv'))}, feedback in {escape(str(out_dir / 'feedback'))}/")
+
+
+def print_check_report(report: CheckReport) -> None:
+    table = Table(title=f"public checks for {escape(report.assignment)}: {escape(Path(report.source).name)}")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("message", overflow="fold")
+    for check in report.checks:
+        verdict = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
+        table.add_row(escape(check.name), verdict, escape(check.message or ""))
+    console.print(table)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    passed = sum(c.passed for c in report.checks)
+    style = "green" if report.all_passed else "red"
+    console.print(f"[{style}]{passed}/{len(report.checks)} checks passed[/]"
+                  + ("" if report.all_passed else " — the hidden graders test more than these"))

@@ -1,0 +1,120 @@
+"""Grade a class: discover -> extract -> grade in parallel workers -> results and feedback.
+
+The pipeline is the list of steps in `grade_class`. Invalid files never reach a worker. A
+worker that dies (it should not: it runs only trusted code) costs the submission it was
+grading an `error` result after one retry on a fresh pool; every other student is still graded.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from seqlab.sandbox.client import Timeouts
+from seqlab.sandbox.confine import Limits
+
+from .assignments import Assignment
+from .discover import discover
+from .extract import Extracted, extract, skeleton_skip_texts
+from .feedback import render_html, render_markdown
+from .results import RunResult, SubmissionResult, write_outputs
+from .worker import grade_job, init_worker
+
+__all__ = ["GradeOptions", "grade_class"]
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    out_dir: Path
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    limits: Limits = field(default_factory=Limits)
+
+
+Progress = Callable[[SubmissionResult], None]
+
+
+def _forbidden(assignment: Assignment, options: GradeOptions, paths: list[Path]) -> list[str]:
+    root = assignment.root
+    hidden = [root / "graders", root / "solutions", root / "tests", root / "examples", root / ".git",
+              assignment.graders_dir, options.out_dir]
+    return [str(p.resolve()) for p in hidden + paths]
+
+
+def _job(assignment: Assignment, options: GradeOptions, sub: Extracted) -> dict:
+    return {"student": sub.student, "source": sub.source, "cells": sub.cells, "module_name": sub.module_name,
+            "notes": sub.notes, "grader": str(assignment.grader), "max_score": assignment.max_score,
+            "timeouts": asdict(options.timeouts), "student_api": list(assignment.student_api)}
+
+
+def _run_pool(jobs: list[dict], options: GradeOptions, forbidden: list[str],
+              on_result: Callable[[dict], None]) -> list[dict]:
+    """Grade jobs in worker processes; returns the jobs whose worker died (to retry)."""
+    if not jobs:
+        return []
+    context = multiprocessing.get_context("spawn")
+    died: list[dict] = []
+    with ProcessPoolExecutor(max_workers=max(1, min(options.jobs, len(jobs))), mp_context=context,
+                             initializer=init_worker, initargs=(forbidden, asdict(options.limits))) as pool:
+        futures: dict[Future, dict] = {pool.submit(grade_job, job): job for job in jobs}
+        try:
+            for future in as_completed(futures):
+                try:
+                    on_result(future.result())
+                except BrokenProcessPool:
+                    died.append(futures[future])
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return died
+
+
+def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions,
+                on_result: Progress | None = None, on_start: Callable[[int], None] | None = None) -> RunResult:
+    """Grade every submission under `paths` and write results, grades and feedback."""
+    found = discover(paths, assignment.id)
+    if on_start:
+        on_start(len(found))
+    skip_texts = skeleton_skip_texts(assignment.skeleton)
+    order = {f.student: i for i, f in enumerate(found)}
+    results: dict[str, SubmissionResult] = {}
+
+    def record(result: SubmissionResult) -> None:
+        results[result.student] = result
+        if on_result:
+            on_result(result)
+
+    jobs = []
+    for item in found:
+        source = str(item.path) if item.path else item.student
+        if item.path is None or item.problem:
+            record(SubmissionResult.failed(item.student, source, "invalid", item.problem or "no file",
+                                           assignment.max_score))
+            continue
+        extracted = extract(item.student, item.path, skip_texts)
+        if extracted.invalid:
+            record(SubmissionResult.failed(item.student, source, "invalid", extracted.invalid,
+                                           assignment.max_score))
+            continue
+        jobs.append(_job(assignment, options, extracted))
+
+    forbidden = _forbidden(assignment, options, paths)
+    accept = lambda data: record(SubmissionResult.from_dict(data))  # noqa: E731
+    retry = _run_pool(jobs, options, forbidden, accept)
+    for job in _run_pool(retry, options, forbidden, accept):
+        record(SubmissionResult.failed(job["student"], job["source"], "error",
+                                       "internal error: the grading worker died twice on this submission",
+                                       assignment.max_score))
+
+    ordered = sorted(results.values(), key=lambda r: order.get(r.student, len(order)))
+    run = RunResult(assignment.id, assignment.max_score, ordered)
+    feedback = {r.student: (render_markdown(r, assignment.id, assignment.feedback),
+                            render_html(r, assignment.id, assignment.feedback)) for r in ordered}
+    write_outputs(run, options.out_dir, feedback)
+    return run

@@ -1,0 +1,90 @@
+"""A grading worker: a trusted process that runs the hidden grader file once per submission.
+
+Each worker owns a zygote (a separate, clean, torch-warmed process) and grades one submission at
+a time: load its cells in a confined child, run `pytest` on the grader file with the rubric
+plugin, turn the outcomes into a `SubmissionResult`. Workers are started with the `spawn`
+method, so they share nothing with the instructor's process but what is passed to them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+__all__ = ["grade_job", "init_worker"]
+
+_state: dict[str, Any] = {}
+
+
+def init_worker(forbidden: list[str], limits: dict[str, int]) -> None:
+    """Warm torch and pytest, silence output, start this worker's zygote."""
+    sys.dont_write_bytecode = True  # never write __pycache__ into graders/
+    warnings.filterwarnings("ignore")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    import pytest  # noqa: F401
+    import torch
+
+    from seqlab.sandbox.client import Zygote
+    from seqlab.sandbox.confine import Limits
+
+    torch.set_num_threads(1)
+    zygote = Zygote([Path(p) for p in forbidden], Limits(**limits))
+    _state["zygote"] = zygote
+    atexit.register(zygote.close)
+
+
+def grade_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Grade one extracted submission; returns a SubmissionResult as a plain dict."""
+    import pytest
+
+    from seqlab.grading.plugin import GraderPlugin
+    from seqlab.grading.remote import Submission
+    from seqlab.grading.results import SubmissionResult, TestResult
+    from seqlab.sandbox.client import BudgetExhausted, ProcessEnded, SandboxSession, Timeouts, cell_notes
+
+    student, source, max_score = job["student"], job["source"], job["max_score"]
+    session = SandboxSession(_state["zygote"], job["cells"], job["module_name"], Timeouts(**job["timeouts"]))
+    notes = list(job["notes"])
+    try:
+        session.ensure_loaded()
+    except BudgetExhausted as exc:
+        notes += cell_notes(session.cell_reports)
+        return asdict(SubmissionResult.failed(student, source, "timeout", str(exc), max_score, notes))
+    except ProcessEnded as exc:
+        return asdict(SubmissionResult.failed(student, source, "error", str(exc), max_score, notes))
+    loaded_notes = cell_notes(session.cell_reports)
+    api = tuple(job["student_api"])
+    if api and not any(name in session.defined for name in api):
+        session.close()
+        reason = loaded_notes[0] if loaded_notes else "no code cell defines them"
+        return asdict(SubmissionResult.failed(
+            student, source, "error", f"the submission defines none of {', '.join(api)} ({reason})",
+            max_score, notes + loaded_notes, session.isolation))
+    plugin = GraderPlugin(Submission(session), student)
+    grader = Path(job["grader"])
+    try:
+        pytest.main([str(grader), "-q", "-s", "-p", "no:cacheprovider", "-p", "no:randomly",
+                     "--rootdir", str(grader.parent), "-c", os.devnull, "-W", "ignore"],
+                    plugins=[plugin])
+    finally:
+        session.close()
+    if session.exhausted:
+        return asdict(SubmissionResult.failed(
+            student, source, "timeout", f"the submission used up its {session.timeouts.submission:g} s budget",
+            max_score, notes + loaded_notes, session.isolation))
+    tests = [TestResult(o.id, o.points, o.max_points, o.passed, o.message, o.misconception)
+             for o in plugin.outcomes]
+    if not tests:
+        return asdict(SubmissionResult.failed(
+            student, source, "error", "internal error: the grader ran no test (see `seqlab grade --debug`)",
+            max_score, notes + loaded_notes, session.isolation))
+    score = round(sum(t.points for t in tests), 6)
+    return asdict(SubmissionResult(student, source, "graded", score, max_score, None, tests,
+                                   notes + loaded_notes, session.isolation))
