@@ -18,11 +18,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from seqlab.errors import SeqlabError, UsageError
-from seqlab.quiz.bank import Bank, Question, load_banks
-from seqlab.quiz.session import InvalidAnswer, Session, expected_input, plan
+from seqlab.quiz.bank import (
+    Bank, Question, count_questions, find_bank_dir, list_topics, load_bank, load_banks,
+)
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
+
+    from seqlab.quiz.session import Session
 
 __all__ = ["main", "build_parser", "default_lang"]
 
@@ -76,20 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _unknown_topic(topic: str, banks: dict[str, Bank]) -> UsageError:
-    names = [*banks, "all"]
+def _unknown_topic(topic: str, topics: list[str]) -> UsageError:
+    names = [*topics, "all"]
     close = difflib.get_close_matches(topic, names, n=1)
     hint = f"did you mean '{close[0]}'?" if close else f"choose one of: {', '.join(names)}"
     return UsageError(f"unknown topic '{topic}'", hint)
 
 
-def _select(topic: str, banks: dict[str, Bank], tag: str | None) -> list[Question]:
+def _load(topic: str, directory: Path) -> dict[str, Bank]:
+    """Only the banks a run needs: one file for a topic, every file for ``all``."""
+    topics = list_topics(directory)
     if topic == "all":
-        questions = [q for bank in banks.values() for q in bank.questions]
-    elif topic in banks:
-        questions = list(banks[topic].questions)
-    else:
-        raise _unknown_topic(topic, banks)
+        return load_banks(directory)
+    if topic not in topics:
+        raise _unknown_topic(topic, topics)
+    return {topic: load_bank(directory / f"{topic}.toml")}
+
+
+def _select(topic: str, banks: dict[str, Bank], tag: str | None) -> list[Question]:
+    questions = [q for bank in banks.values() for q in bank.questions]
     if tag is not None:
         tags = sorted({t for q in questions for t in q.tags})
         if tag not in tags:
@@ -104,6 +114,7 @@ def _ask_all(session: Session, console: Console, lang: str) -> int | None:
     from rich.markup import escape
 
     from seqlab.quiz import render
+    from seqlab.quiz.session import InvalidAnswer
 
     echo = not sys.stdin.isatty()
     try:
@@ -130,6 +141,8 @@ def _ask_all(session: Session, console: Console, lang: str) -> int | None:
 
 def _result_json(args: argparse.Namespace, lang: str, seed: int, session: Session,
                  stopped: bool) -> dict[str, Any]:
+    from seqlab.quiz.session import expected_input
+
     score = session.score()
     rows = []
     for number, planned in enumerate(session.planned):
@@ -150,9 +163,11 @@ def _result_json(args: argparse.Namespace, lang: str, seed: int, session: Sessio
     }
 
 
-def _run_quiz(args: argparse.Namespace, banks: dict[str, Bank], lang: str) -> int:
+def _run_quiz(args: argparse.Namespace, directory: Path, lang: str) -> int:
+    banks = _load(args.topic, directory)
     from seqlab.quiz import history as hist
     from seqlab.quiz import render
+    from seqlab.quiz.session import Session, plan
 
     console = render.make_console(stderr=args.json)
     notices = render.make_console(stderr=True)
@@ -203,9 +218,9 @@ def _run(args: argparse.Namespace) -> int:
         else:
             render.render_stats(render.make_console(), stats, lang)
         return 0
-    banks = load_banks()
+    directory = find_bank_dir()
     if args.list or args.topic is None:
-        counts = {topic: len(bank.questions) for topic, bank in banks.items()}
+        counts = {t: count_questions(directory / f"{t}.toml") for t in list_topics(directory)}
         if args.json:
             print(json.dumps({"topics": counts}))
         else:
@@ -213,7 +228,7 @@ def _run(args: argparse.Namespace) -> int:
 
             render.render_topics(render.make_console(), counts, lang)
         return 0
-    return _run_quiz(args, banks, lang)
+    return _run_quiz(args, directory, lang)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,6 +45,7 @@ __all__ = [
     "bank_dirs",
     "find_bank_dir",
     "list_topics",
+    "count_questions",
     "load_bank",
     "load_banks",
 ]
@@ -52,6 +53,7 @@ __all__ = [
 KINDS = ("single", "multi", "truefalse", "short")
 LANGS = ("en", "ko")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*questions[ \t]*\]\]", re.MULTILINE)
 _QUESTION_KEYS = {
     "id", "kind", "tags", "text", "choices", "answer", "accept", "tolerance",
     "explanation", "code", "snippet",
@@ -119,6 +121,17 @@ def find_bank_dir() -> Path:
 def list_topics(directory: Path | None = None) -> list[str]:
     directory = directory or find_bank_dir()
     return sorted(p.stem for p in directory.glob("*.toml"))
+
+
+def count_questions(path: Path) -> int:
+    """Count ``[[questions]]`` headers without parsing: ``quiz --list`` must start fast.
+
+    Validation happens when a topic is loaded (and for every bank in the test suite).
+    """
+    try:
+        return len(_HEADER.findall(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QuizError(f"{path.name}: cannot read bank: {exc}") from exc
 
 
 def load_banks(directory: Path | None = None) -> dict[str, Bank]:

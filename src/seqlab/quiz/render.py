@@ -7,6 +7,7 @@ lines, Korean included, stay aligned and readable down to 40 columns.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, Group
@@ -16,8 +17,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from seqlab.quiz.history import TopicStats
 from seqlab.quiz.session import InvalidAnswer, Outcome, Planned, Score, Session, expected_input
+
+if TYPE_CHECKING:
+    from seqlab.quiz.history import TopicStats
 
 __all__ = [
     "MESSAGES",

@@ -1,0 +1,70 @@
+"""How fast does `quiz --list` start compared with importing Rich alone? Target: ratio <= 2.
+
+Runs each command several times in fresh interpreters (after one warm-up each, so the
+file cache is hot for both) and compares the medians. Usage:
+
+    python bench/bench_quiz.py [--runs 15]
+
+Prints the medians and the ratio; exits 1 if the ratio is above the target, so it can be
+used in CI, while the unit tests never time anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET = 2.0
+REPO = Path(__file__).resolve().parents[1]
+BASELINE = [sys.executable, "-c", "import rich.console, rich.prompt, rich.table"]
+QUIZ = [sys.executable, "-m", "seqlab.cli.quiz", "--list"]
+# A whole run through the first question: stdin at EOF ends it right there.
+FIRST_QUESTION = [sys.executable, "-m", "seqlab.cli.quiz", "lstm", "-n", "1", "--seed", "1"]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    src = str(REPO / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("NO_COLOR", "1")
+    return env
+
+
+def median_seconds(cmd: list[str], runs: int, env: dict[str, str]) -> float:
+    quiet = {"env": env, "check": True, "stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL}
+    subprocess.run(cmd, **quiet)  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, **quiet)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    env = _env()
+    base = median_seconds(BASELINE, args.runs, env)
+    quiz = median_seconds(QUIZ, args.runs, env)
+    with tempfile.TemporaryDirectory() as state:
+        first = median_seconds(FIRST_QUESTION, args.runs, {**env, "XDG_STATE_HOME": state})
+    ratio = quiz / base
+    print(f"import rich (baseline): {base * 1000:7.1f} ms  (median of {args.runs})")
+    print(f"quiz --list:            {quiz * 1000:7.1f} ms  (median of {args.runs})")
+    print(f"quiz lstm, 1st question:{first * 1000:7.1f} ms  (ratio {first / base:.2f}, "
+          "for information)")
+    verdict = "ok" if ratio <= TARGET else "TOO SLOW"
+    print(f"ratio: {ratio:.2f} (target <= {TARGET:g}) {verdict}")
+    return 0 if ratio <= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
