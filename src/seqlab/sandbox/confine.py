@@ -138,6 +138,9 @@ def _build_root(plan: SandboxPlan) -> None:
         os.makedirs(target, exist_ok=True)
         _mount(source, target, None, MS_BIND | MS_REC)
         _mount(source, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_REC)
+    for name in _SYSTEM_DIRS:  # merged-/usr systems: /bin, /lib64 ... are symlinks into /usr
+        if os.path.islink(name) and not os.path.lexists(root + name):
+            os.symlink(os.readlink(name), root + name)
     os.makedirs(root + "/dev", exist_ok=True)
     for device in _DEVICES:
         target = f"{root}/dev/{device}"

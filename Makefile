@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: demo test install tools bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "torch==2.13.0"
+	$(PIP) install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# tmux drives the quiz's real-terminal test; install it when missing and we can.
+tools:
+	@command -v tmux >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q tmux >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q tmux >/dev/null 2>&1)) || \
+	  echo "note: tmux not installed; the real-terminal quiz test will be skipped"; }
+
+demo: install
+	$(VENV)/bin/seqlab grade mha examples/submissions/mha --out grades/demo/mha
+	@for a in mdn lstm; do \
+	  if [ -d examples/submissions/$$a ]; then $(VENV)/bin/seqlab grade $$a examples/submissions/$$a --out grades/demo/$$a || exit 1; fi; \
+	done
+
+test: install tools
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) bench/bench_grade.py
+	$(PY) bench/bench_quiz.py
+
+clean:
+	rm -rf $(VENV) grades dist build
