@@ -213,8 +213,7 @@ class Dispatcher:
 
     def _exec(self, req: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
         """Run one trusted public-check cell (seqlab check) in the student's namespace."""
-        outcome = self.run_cell(int(req["index"]), req["code"], float(req["timeout"]))
-        return outcome, []
+        return self._answer(self.run_cell(int(req["index"]), req["code"], float(req["timeout"])), keep=False)
 
 
 def discard_python_output() -> None:
