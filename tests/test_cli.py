@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from conftest import FIXTURE_COURSE, run_seqlab
+from seqlab_testing import FIXTURE_COURSE, run_seqlab
 from test_hostile_submissions import CORRECT
 
 

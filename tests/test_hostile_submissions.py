@@ -12,11 +12,9 @@ import socket
 import subprocess
 import textwrap
 import threading
-from pathlib import Path
 
 import pytest
-
-from conftest import FIXTURE_COURSE, by_student, grade_folder
+from seqlab_testing import FIXTURE_COURSE, by_student, grade_folder
 
 GRADER_SECRET = "A tiny fixture assignment for the engine's own tests"  # text of the hidden grader
 

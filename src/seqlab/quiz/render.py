@@ -72,11 +72,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "stats.empty": "No quiz history yet. Start with: quiz lstm",
         "stats.topic": "topic",
         "stats.runs": "runs",
-        "stats.answered": "answered",
         "stats.correct": "right",
         "stats.best": "best",
-        "stats.last": "last",
-        "stats.review": "to review",
+        "stats.last": "last played",
+        "stats.review": "review",
         "review.none": "Nothing to review in {topic}: no question was missed last time.",
     },
     "ko": {
@@ -113,11 +112,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "stats.empty": "아직 퀴즈 기록이 없습니다. 시작: quiz lstm",
         "stats.topic": "주제",
         "stats.runs": "횟수",
-        "stats.answered": "푼 문항",
         "stats.correct": "정답",
         "stats.best": "최고",
         "stats.last": "최근",
-        "stats.review": "복습할 문항",
+        "stats.review": "복습",
         "review.none": "{topic}에서 복습할 문제가 없습니다: 지난번에 틀린 문제가 없어요.",
     },
 }
@@ -241,18 +239,22 @@ def render_summary(console: Console, session: Session, lang: str, *, stopped: bo
 
 
 def render_stats(console: Console, stats: Sequence[TopicStats], lang: str) -> None:
+    """One row per topic; the date column is dropped on narrow terminals."""
     if not stats:
         console.print(message(lang, "stats.empty"))
         return
-    table = Table(title=message(lang, "stats.title"), box=box.SIMPLE_HEAD)
-    for key, justify in (("topic", "left"), ("runs", "right"), ("answered", "right"),
-                         ("correct", "right"), ("best", "right"), ("review", "right"),
-                         ("last", "left")):
-        table.add_column(message(lang, f"stats.{key}"), justify=justify)  # type: ignore[arg-type]
+    with_date = console.width >= 56
+    table = Table(title=message(lang, "stats.title"), box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    table.add_column(message(lang, "stats.topic"), no_wrap=True)
+    for key in ("runs", "correct", "best", "review"):
+        table.add_column(message(lang, f"stats.{key}"), justify="right", no_wrap=True)
+    if with_date:
+        table.add_column(message(lang, "stats.last"), no_wrap=True)
     for s in stats:
-        percent = round(100 * s.correct / s.answered) if s.answered else 0
-        table.add_row(escape(s.topic), str(s.sessions), str(s.answered), f"{percent}%",
-                      f"{s.best_percent}%", str(s.to_review), escape(s.last_played[:10]))
+        row = [escape(s.topic), str(s.sessions), f"{s.correct}/{s.answered}",
+               f"{s.best_percent}%", str(s.to_review)]
+        table.add_row(*row, *([escape(s.last_played[:10])] if with_date else []))
     console.print(table)
 
 

@@ -1,0 +1,182 @@
+"""Oracles for the mha assignment: torch's own MultiheadAttention, weight transplant, and the
+*wrong* references the graders compare against to name a student's misconception.
+
+Everything is computed in float64 on the trusted side. Masks use the course convention
+(1/True = may attend); `torch_attn_mask` converts to torch's (True = masked) per head.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["MHA_SUSPECTS", "MhaVariant", "SDPA_SUSPECTS", "SdpaVariant", "course_to_torch_mask",
+           "diagnose_mha", "diagnose_sdpa", "manual_mha", "manual_sdpa", "random_torch_mha",
+           "torch_mha_reference", "transplant"]
+
+_NEG = torch.finfo(torch.float64).min
+
+
+def random_torch_mha(d_feat: int, n_head: int, bias: bool = True) -> torch.nn.MultiheadAttention:
+    """torch's module in eval mode, float64, with random (non-zero) biases so they are tested too."""
+    mha = torch.nn.MultiheadAttention(d_feat, n_head, bias=bias, batch_first=True, dropout=0.0)
+    mha = mha.double().eval()
+    with torch.no_grad():
+        if bias:
+            mha.in_proj_bias.normal_(0.0, 0.5)
+            mha.out_proj.bias.normal_(0.0, 0.5)
+        for param in mha.parameters():  # float32-exact, so the student's float32 copy is the same
+            param.copy_(param.float().double())
+    return mha
+
+
+def transplant(mha: torch.nn.MultiheadAttention) -> dict[str, torch.Tensor]:
+    """torch's packed in_proj/out_proj as the course's lin_Q/lin_K/lin_V/lin_O parameters (float32)."""
+    params: dict[str, torch.Tensor] = {}
+    for name, weight in zip("QKV", mha.in_proj_weight.detach().chunk(3)):
+        params[f"lin_{name}.weight"] = weight.float().clone()
+    params["lin_O.weight"] = mha.out_proj.weight.detach().float().clone()
+    if mha.in_proj_bias is not None:
+        for name, b in zip("QKV", mha.in_proj_bias.detach().chunk(3)):
+            params[f"lin_{name}.bias"] = b.float().clone()
+        params["lin_O.bias"] = mha.out_proj.bias.detach().float().clone()
+    return params
+
+
+def course_to_torch_mask(mask: torch.Tensor, batch: int, n_head: int, n_q: int, n_k: int) -> torch.Tensor:
+    """Course mask broadcasting to (B, n_Q, n_K), 1 = keep -> torch attn_mask (B*n_head, n_Q, n_K), True = masked."""
+    hidden = ~mask.bool().expand(batch, n_q, n_k)
+    return hidden.repeat_interleave(n_head, dim=0)
+
+
+def torch_mha_reference(mha: torch.nn.MultiheadAttention, Q: torch.Tensor, K: torch.Tensor,
+                        V: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """x (B, n_Q, d_feat) and per-head attention (B, n_head, n_Q, n_K) from torch's module, float64."""
+    attn_mask = None
+    if mask is not None:
+        attn_mask = course_to_torch_mask(mask, Q.size(0), mha.num_heads, Q.size(1), K.size(1))
+    with torch.no_grad():
+        x, attention = mha(Q.double(), K.double(), V.double(), attn_mask=attn_mask,
+                           need_weights=True, average_attn_weights=False)
+    return x, attention
+
+
+@dataclass(frozen=True)
+class SdpaVariant:
+    """One way of computing attention; the defaults are the correct one."""
+
+    scale: str = "d_K"            # "d_K" | "none" | "d_feat" (d_feat: the whole width, for MHA)
+    softmax_dim: int = -1         # -2: normalised over the queries
+    mask_mode: str = "course"     # "course" | "inverted" | "after_softmax" | "ignored"
+
+
+def manual_sdpa(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: torch.Tensor | None = None,
+                variant: SdpaVariant = SdpaVariant(), d_scale: int | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    Q, K, V = Q.double(), K.double(), V.double()
+    scores = Q @ K.transpose(-2, -1)
+    if variant.scale == "d_K":
+        scores = scores / math.sqrt(Q.size(-1))
+    elif variant.scale == "d_feat":
+        scores = scores / math.sqrt(d_scale if d_scale is not None else Q.size(-1))
+    if mask is not None and variant.mask_mode in ("course", "inverted"):
+        keep = mask.bool() if variant.mask_mode == "course" else ~mask.bool()
+        scores = scores.masked_fill(~keep, _NEG)
+    attention = torch.softmax(scores, dim=variant.softmax_dim)
+    if mask is not None and variant.mask_mode == "after_softmax":
+        attention = attention * mask.double()
+    return attention @ V, attention
+
+
+@dataclass(frozen=True)
+class MhaVariant:
+    sdpa: SdpaVariant = SdpaVariant()
+    split: str = "permute"        # "view": (B, n, d_feat).view(B, n_head, n, d_head)
+    merge: str = "permute"        # "view": (B, n_head, n_Q, d_head).reshape(B, n_Q, d_feat)
+    out_proj: bool = True
+
+
+def manual_mha(params: dict[str, torch.Tensor], n_head: int, Q: torch.Tensor, K: torch.Tensor,
+               V: torch.Tensor, mask: torch.Tensor | None = None, variant: MhaVariant = MhaVariant()
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The course's MHA by hand (float64) from lin_* parameters, optionally with one bug."""
+    p = {k: v.double() for k, v in params.items()}
+
+    def lin(name: str, x: torch.Tensor) -> torch.Tensor:
+        y = x.double() @ p[f"{name}.weight"].T
+        return y + p[f"{name}.bias"] if f"{name}.bias" in p else y
+
+    batch, d_feat = Q.size(0), Q.size(-1)
+    d_head = d_feat // n_head
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        n = x.size(1)
+        if variant.split == "view":
+            return x.reshape(batch, n_head, n, d_head)
+        return x.reshape(batch, n, n_head, d_head).transpose(1, 2)
+
+    q, k, v = split(lin("lin_Q", Q)), split(lin("lin_K", K)), split(lin("lin_V", V))
+    head_mask = None if mask is None else mask.bool().unsqueeze(-3)
+    out, attention = manual_sdpa(q, k, v, head_mask, variant.sdpa, d_scale=d_feat)
+    if variant.merge == "view":
+        x = out.reshape(batch, Q.size(1), d_feat)
+    else:
+        x = out.transpose(1, 2).reshape(batch, Q.size(1), d_feat)
+    return (lin("lin_O", x) if variant.out_proj else x), attention
+
+
+SDPA_SUSPECTS: tuple[tuple[str, SdpaVariant], ...] = (
+    ("no-scaling", SdpaVariant(scale="none")),
+    ("softmax-dim", SdpaVariant(softmax_dim=-2)),
+    ("mask-polarity", SdpaVariant(mask_mode="inverted")),
+    ("mask-after-softmax", SdpaVariant(mask_mode="after_softmax")),
+    ("mask-polarity", SdpaVariant(mask_mode="ignored")),
+)
+
+MHA_SUSPECTS: tuple[tuple[str, MhaVariant], ...] = (
+    ("scale-by-d-feat", MhaVariant(sdpa=SdpaVariant(scale="d_feat"))),
+    *((name, MhaVariant(sdpa=v)) for name, v in SDPA_SUSPECTS),
+    ("split-heads-without-permute", MhaVariant(split="view")),
+    ("merge-heads-without-permute", MhaVariant(merge="view")),
+    ("missing-output-projection", MhaVariant(out_proj=False)),
+)
+
+
+def _close(actual: object, expected: torch.Tensor) -> bool:
+    from .tolerance import is_close
+
+    return isinstance(actual, torch.Tensor) and is_close(actual, expected)
+
+
+def diagnose_sdpa(out: object, attention: object, Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor,
+                  mask: torch.Tensor | None = None) -> str | None:
+    """The misconception whose wrong reference reproduces the student's attention, if any."""
+    for name, variant in SDPA_SUSPECTS:
+        if mask is None and variant.mask_mode != "course":
+            continue
+        wrong_out, wrong_attention = manual_sdpa(Q, K, V, mask, variant)
+        if _close(attention, wrong_attention) or _close(out, wrong_out):
+            return name
+    return None
+
+
+def diagnose_mha(x: object, attention: object, params: dict[str, torch.Tensor], n_head: int,
+                 Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: torch.Tensor | None = None
+                 ) -> str | None:
+    """The misconception whose wrong MHA reproduces the student's output (or attention), if any."""
+    for name, variant in MHA_SUSPECTS:
+        if mask is None and variant.sdpa.mask_mode != "course":
+            continue
+        wrong_x, wrong_attention = manual_mha(params, n_head, Q, K, V, mask, variant)
+        if _close(x, wrong_x):
+            return name
+    for name, variant in MHA_SUSPECTS:
+        if variant.split != "permute" or variant.merge != "permute" or not variant.out_proj:
+            continue
+        if mask is None and variant.sdpa.mask_mode != "course":
+            continue
+        if _close(attention, manual_mha(params, n_head, Q, K, V, mask, variant)[1]):
+            return name
+    return None
