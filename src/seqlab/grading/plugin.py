@@ -54,9 +54,11 @@ def explain_failure(exc: BaseException, default_misconception: str | None) -> tu
     if isinstance(exc, MissingDefinition):
         return exc.describe(), "missing-definition"
     if isinstance(exc, StudentError):
+        if exc.is_a("NotImplementedError"):  # a stub left from the skeleton, not a misconception
+            return f"not implemented yet: your code raised {exc.describe()}", "not-implemented"
         return f"your code raised {exc.describe()}", default_misconception
     if isinstance(exc, CallTimedOut):
-        return f"your code {exc} (an endless loop?)", default_misconception
+        return f"your code {exc} (an endless loop?)", "endless-loop"  # a hang says nothing about maths
     if isinstance(exc, (ProcessEnded, BudgetExhausted)):
         return str(exc), default_misconception
     if isinstance(exc, ProtocolError):

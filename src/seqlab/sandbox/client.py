@@ -49,6 +49,9 @@ class Timeouts:
     cell: float = 20.0
     call: float = 10.0
     submission: float = 120.0
+    # After this many calls that never finished, later calls fail at once: code that hangs on
+    # every call would otherwise burn the whole budget one call timeout at a time.
+    hung_calls: int = 3
 
 
 @dataclass
@@ -170,6 +173,7 @@ class SandboxSession:
         self._child: _Child | None = None
         self._generation = 0
         self._skip: set[int] = set()
+        self._hung = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
     def _remaining(self, wanted: float) -> float:
@@ -251,6 +255,9 @@ class SandboxSession:
     def request(self, message: dict[str, Any], blobs: list[bytes] | None = None,
                 generation: int | None = None) -> tuple[dict[str, Any], list[bytes]]:
         """Send one request to the live child; raise if it hangs, dies or the budget is gone."""
+        if self._hung >= self.timeouts.hung_calls:
+            raise CallTimedOut(f"was not run: {self._hung} earlier calls did not finish within "
+                               f"{self.timeouts.call:g} s")
         child = self.ensure_loaded()
         if generation is not None and generation != child.generation:
             raise ProcessEnded("this object belonged to a submission process that was replaced "
@@ -264,6 +271,7 @@ class SandboxSession:
             raise
         except (socket.timeout, TimeoutError):
             self.close()
+            self._hung += 1
             raise CallTimedOut(f"did not finish within {self.timeouts.call:g} s") from None
         except (EOFError, OSError, ProtocolError):
             self.close()
