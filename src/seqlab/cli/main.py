@@ -14,6 +14,8 @@ from typing import Callable, NoReturn
 
 from seqlab.errors import SeqlabError, UsageError
 
+from . import course
+
 __all__ = ["main"]
 
 
@@ -62,6 +64,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="rebuild assignments/ from solutions/ (course authors)")
     generate.add_argument("--check", action="store_true", help="exit 1 if assignments/ is out of date")
+    course.register(commands)
     return parser
 
 
@@ -124,7 +127,7 @@ def _generate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="sqlalchemy")
     args = _build_parser().parse_args(argv)
-    handlers = {"grade": _grade, "check": _check, "generate": _generate}
+    handlers = {"grade": _grade, "check": _check, "generate": _generate, **course.HANDLERS}
     try:
         code = handlers[args.command](args)
     except SeqlabError as exc:
