@@ -1,0 +1,105 @@
+"""`quiz lstm` in a real terminal: tmux types the answers and reads the screen.
+
+The test starts its own tmux server on a private socket (`tmux -L <unique name>`) with no
+user config, and kills only that server at the end. Without tmux it is skipped (`make test`
+installs tmux when it can).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from quiz_helpers import quiz_command, wrong_input
+
+from seqlab.quiz.session import expected_input
+
+TMUX = shutil.which("tmux")
+pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (`make tools` "
+                                "installs it); the real-terminal quiz test needs it")
+TOPIC, N, SEED = "lstm", 2, 4
+EXIT_MARK = "[quiz exited with"
+
+
+class Terminal:
+    """One tmux session on a private server: type into it and read its screen."""
+
+    def __init__(self, socket: str, session: str) -> None:
+        self.socket, self.session = socket, session
+
+    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([TMUX, "-u", "-L", self.socket, "-f", os.devnull, *args],
+                              capture_output=True, text=True, timeout=20, check=False)
+
+    def type_line(self, text: str) -> None:
+        self.tmux("send-keys", "-t", self.session, "-l", text)
+        self.tmux("send-keys", "-t", self.session, "Enter")
+
+    def screen(self) -> str:
+        """Everything printed so far (scroll-back included), wrapped lines joined."""
+        return self.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", self.session).stdout
+
+    def wait_for(self, marker: str, after: int = 0, timeout: float = 30.0) -> str:
+        """Wait until `marker` shows up past character `after` of the screen; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if marker in screen[after:]:
+                return screen
+            if time.monotonic() > deadline:
+                pytest.fail(f"{marker!r} never appeared on the terminal; it shows:\n{screen}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def terminal(quiz_env: dict[str, str]) -> Iterator[Terminal]:
+    socket = f"seqlab-quiz-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    term = Terminal(socket, "quiz")
+    env = {**quiz_env, "TERM": "xterm-256color"}
+    env.pop("NO_COLOR")  # a real terminal gets colour; capture-pane drops the escapes
+    env.pop("COLUMNS")   # the terminal's own size decides the layout
+    env.pop("LINES")
+    command = " ".join(shlex.quote(word) for word in [
+        "env", *(f"{k}={v}" for k, v in sorted(env.items())),
+        *quiz_command(), TOPIC, "-n", str(N), "--seed", str(SEED), "--lang", "en",
+    ])
+    # The shell keeps the pane open after the quiz exits so its last screen can be read.
+    script = f'{command}; echo "{EXIT_MARK} $?]"; sleep 600'
+    started = term.tmux("new-session", "-d", "-s", term.session, "-x", "80", "-y", "50",
+                        "sh", "-c", script)
+    assert started.returncode == 0, started.stderr
+    try:
+        yield term
+    finally:
+        term.tmux("kill-server")  # our private server only
+
+
+def test_quiz_lstm_in_a_real_terminal(terminal: Terminal, planned_for):
+    first, second = planned_for(TOPIC, N, SEED)
+
+    screen = terminal.wait_for(f"{TOPIC} · 1/{N}")
+    assert first.question.text["en"].split()[0] in screen
+    terminal.type_line(expected_input(first))
+    screen = terminal.wait_for("✔ Correct")
+
+    mark = screen.index("✔ Correct")
+    screen = terminal.wait_for(f"{TOPIC} · 2/{N}", after=mark)
+    terminal.type_line(wrong_input(second))
+    screen = terminal.wait_for("✘ Wrong", after=mark)
+    shown = " ".join(screen[mark:].split())
+    assert "The answer:" in shown
+    explanation = " ".join(second.question.explanation["en"].split()[:5])
+    assert explanation in shown, f"explanation not shown:\n{screen}"
+
+    screen = terminal.wait_for(EXIT_MARK)
+    assert f"{EXIT_MARK} 0]" in screen
+    final = screen[screen.index("Results"):]
+    assert "Score: 1/2 (50%)" in final
+    assert "✔ right" in final and "✘ wrong" in final
+    assert "Traceback" not in screen
