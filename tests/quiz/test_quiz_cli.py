@@ -166,12 +166,18 @@ def test_the_quiz_never_imports_torch_numpy_or_nbformat(quiz_env, right_answers)
     assert done.stdout.strip().splitlines()[-1] == "HEAVY [] 0", done.stdout + done.stderr
 
 
-def test_narrow_terminal_output_stays_within_40_columns(run_quiz, right_answers):
-    answers = right_answers("mha", 5, 6)
-    done = run_quiz("mha", "-n", "5", "--seed", "6", "--lang", "ko", answers=answers,
+@pytest.mark.parametrize(("topic", "seed"), [("mha", 6), ("all", 17)])
+def test_narrow_terminal_output_stays_within_40_columns(run_quiz, right_answers, topic, seed):
+    answers = right_answers(topic, 8, seed)
+    done = run_quiz(topic, "-n", "8", "--seed", str(seed), "--lang", "ko", answers=answers,
                     env={"COLUMNS": "40"})
     assert done.returncode == 0
-    assert [line for line in done.stdout.splitlines() if cell_len(line) > 40] == []
+    lines = done.stdout.splitlines()
+    assert [line for line in lines if cell_len(line) > 40] == []
+    # Korean is two cells wide: every panel line's right border lands in column 40.
+    panel = [line for line in lines if line and line[0] in "╭│╰"]
+    assert len(panel) > 8 * 4
+    assert [line for line in panel if cell_len(line) != 40 or line[-1] not in "╮│╯"] == []
 
 
 def test_no_color_is_honoured_even_when_colour_is_forced(run_quiz, right_answers):

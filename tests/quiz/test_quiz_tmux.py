@@ -13,10 +13,11 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from quiz_helpers import quiz_command, wrong_input
+from rich.cells import cell_len
 
 from seqlab.quiz.session import expected_input
 
@@ -58,30 +59,38 @@ class Terminal:
 
 
 @pytest.fixture
-def terminal(quiz_env: dict[str, str]) -> Iterator[Terminal]:
-    socket = f"seqlab-quiz-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    term = Terminal(socket, "quiz")
-    env = {**quiz_env, "TERM": "xterm-256color"}
-    env.pop("NO_COLOR")  # a real terminal gets colour; capture-pane drops the escapes
-    env.pop("COLUMNS")   # the terminal's own size decides the layout
-    env.pop("LINES")
-    command = " ".join(shlex.quote(word) for word in [
-        "env", *(f"{k}={v}" for k, v in sorted(env.items())),
-        *quiz_command(), TOPIC, "-n", str(N), "--seed", str(SEED), "--lang", "en",
-    ])
-    # The shell keeps the pane open after the quiz exits so its last screen can be read.
-    script = f'{command}; echo "{EXIT_MARK} $?]"; sleep 600'
-    started = term.tmux("new-session", "-d", "-s", term.session, "-x", "80", "-y", "50",
-                        "sh", "-c", script)
-    assert started.returncode == 0, started.stderr
+def start_quiz(quiz_env: dict[str, str]) -> Iterator[Callable[..., Terminal]]:
+    """start_quiz(*args, width=80) runs `quiz *args` in a fresh private tmux server."""
+    started: list[Terminal] = []
+
+    def start(*args: str, width: int = 80) -> Terminal:
+        socket = f"seqlab-quiz-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        term = Terminal(socket, "quiz")
+        env = {**quiz_env, "TERM": "xterm-256color"}
+        env.pop("NO_COLOR")  # a real terminal gets colour; capture-pane drops the escapes
+        env.pop("COLUMNS")   # the terminal's own size decides the layout
+        env.pop("LINES")
+        command = " ".join(shlex.quote(word) for word in [
+            "env", "-i", *(f"{k}={v}" for k, v in sorted(env.items())), *quiz_command(), *args])
+        # The shell keeps the pane open after the quiz exits so its last screen can be read;
+        # it traps Ctrl-C (the quiz itself still gets the default SIGINT) to survive one.
+        script = f'trap : INT; {command}; echo "{EXIT_MARK} $?]"; sleep 600'
+        done = term.tmux("new-session", "-d", "-s", term.session, "-x", str(width),
+                         "-y", "50", "sh", "-c", script)
+        assert done.returncode == 0, done.stderr
+        started.append(term)
+        return term
+
     try:
-        yield term
+        yield start
     finally:
-        term.tmux("kill-server")  # our private server only
+        for term in started:
+            term.tmux("kill-server")  # our private servers only
 
 
-def test_quiz_lstm_in_a_real_terminal(terminal: Terminal, planned_for):
+def test_quiz_lstm_in_a_real_terminal(start_quiz, planned_for):
     first, second = planned_for(TOPIC, N, SEED)
+    terminal = start_quiz(TOPIC, "-n", str(N), "--seed", str(SEED), "--lang", "en")
 
     screen = terminal.wait_for(f"{TOPIC} · 1/{N}")
     assert first.question.text["en"].split()[0] in screen
@@ -103,3 +112,35 @@ def test_quiz_lstm_in_a_real_terminal(terminal: Terminal, planned_for):
     assert "Score: 1/2 (50%)" in final
     assert "✔ right" in final and "✘ wrong" in final
     assert "Traceback" not in screen
+
+
+def test_korean_at_40_columns_in_a_real_terminal(start_quiz, right_answers):
+    """Korean is two cells wide: the panels' right borders still line up in column 40."""
+    answers = right_answers("mha", 3, 6)
+    terminal = start_quiz("mha", "-n", "3", "--seed", "6", "--lang", "ko", width=40)
+    mark = 0
+    for number, answer in enumerate(answers, 1):
+        screen = terminal.wait_for(f"mha · {number}/3", after=mark)
+        mark = screen.index(f"mha · {number}/3", mark)
+        terminal.type_line(answer)
+    screen = terminal.wait_for(EXIT_MARK)
+    assert f"{EXIT_MARK} 0]" in screen and "점수: 3/3 (100%)" in screen
+    lines = [line.rstrip() for line in
+             terminal.tmux("capture-pane", "-p", "-S", "-", "-t", "quiz").stdout.splitlines()]
+    panel = [line for line in lines if line and line[0] in "╭│╰"]
+    assert len(panel) > 3 * 4
+    assert [line for line in panel if cell_len(line) != 40 or line[-1] not in "╮│╯"] == []
+
+
+def test_ctrl_c_in_a_real_terminal_shows_the_partial_score_and_exits_130(start_quiz,
+                                                                          right_answers):
+    answers = right_answers(TOPIC, 3, 2)
+    terminal = start_quiz(TOPIC, "-n", "3", "--seed", "2", "--lang", "en")
+    terminal.wait_for(f"{TOPIC} · 1/3")
+    terminal.type_line(answers[0])
+    terminal.wait_for(f"{TOPIC} · 2/3")
+    terminal.tmux("send-keys", "-t", "quiz", "C-c")
+    screen = terminal.wait_for(EXIT_MARK)
+    assert f"{EXIT_MARK} 130]" in screen
+    assert "Stopped after 1 of 3 questions." in screen and "Score: 1/1 (100%)" in screen
+    assert "Traceback" not in screen and "KeyboardInterrupt" not in screen

@@ -174,8 +174,17 @@ def render_question(console: Console, planned: Planned, position: int, total: in
     title = f"[bold]{escape(q.topic)}[/] · {position}/{total}"
     console.print()
     console.print(Panel(Group(*parts), title=title, title_align="left",
-                        subtitle=escape(" ".join(q.tags[:2])), subtitle_align="right",
-                        border_style="blue", padding=(0, 1)))
+                        subtitle=escape(_fitting_tags(q.tags, console.width - 6)),
+                        subtitle_align="right", border_style="blue", padding=(0, 1)))
+
+
+def _fitting_tags(tags: Sequence[str], room: int) -> str:
+    """Up to two tags for the panel's bottom border, dropping those that would not fit."""
+    shown: list[str] = []
+    for tag in tags[:2]:
+        if len(" ".join([*shown, tag])) <= room:
+            shown.append(tag)
+    return " ".join(shown)
 
 
 def render_invalid(console: Console, error: InvalidAnswer, lang: str) -> None:
