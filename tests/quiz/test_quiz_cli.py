@@ -250,6 +250,21 @@ def test_a_corrupt_history_is_set_aside_and_the_quiz_goes_on(run_quiz, right_ans
     assert json.loads(path.read_text(encoding="utf-8"))["version"] == 1
 
 
+@pytest.mark.parametrize("content", ["{ this is not json",
+                                     '{"version": 1, "sessions": [{"per_topic": {"mha": [1]}}]}'])
+def test_stats_with_a_corrupt_history_reports_it_and_sets_it_aside(run_quiz, quiz_env, content):
+    path = history_file(quiz_env)
+    path.parent.mkdir(parents=True)
+    path.write_text(content, encoding="utf-8")
+    done = run_quiz("--stats")
+    assert done.returncode == 0 and "Traceback" not in done.stderr
+    assert "corrupt" in done.stderr and "No quiz history yet" in done.stdout
+    assert not path.exists() and len(list(path.parent.glob("*.corrupt-*"))) == 1
+    path.write_text(content, encoding="utf-8")
+    as_json = run_quiz("--stats", "--json")
+    assert json.loads(as_json.stdout) == {"topics": []} and "corrupt" in as_json.stderr
+
+
 def test_stats_without_history_says_how_to_start(run_quiz):
     done = run_quiz("--stats")
     assert done.returncode == 0 and "No quiz history yet" in done.stdout

@@ -51,7 +51,13 @@ def test_history_round_trips_and_leaves_no_temporary_files(tmp_path):
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"[1, 2, 3]", b'{"version": 99}',
-                                     b"\xff\xfe garbage", b'{"version": 1, "sessions": 3}'])
+                                     b"\xff\xfe garbage", b'{"version": 1, "sessions": 3}',
+                                     # valid JSON, hand-edited into shapes the code relies on
+                                     b'{"version": 1, "sessions": [{"per_topic": {"lstm": ["x", 1]}}],'
+                                     b' "questions": {}}',
+                                     b'{"version": 1, "sessions": [], "questions": {"q": {"topic":'
+                                     b' "lstm", "right": "many"}}}',
+                                     b'{"version": 1, "sessions": [{"when": 5}], "questions": {}}'])
 def test_a_corrupt_history_is_reported_and_set_aside(tmp_path, content):
     path = tmp_path / FILENAME
     path.write_bytes(content)
@@ -116,3 +122,12 @@ def test_state_files_live_only_under_the_state_dir(tmp_path, monkeypatch):
     save_history(History())
     assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()] == [
         Path("seqlab") / FILENAME]
+
+
+def test_a_second_corrupt_history_does_not_overwrite_the_first_one_set_aside(tmp_path):
+    path = tmp_path / FILENAME
+    for content in (b"{first", b"{second"):
+        path.write_bytes(content)
+        assert "corrupt" in (load_history(path).warning or "")
+    kept = sorted(p.read_bytes() for p in tmp_path.iterdir() if ".corrupt-" in p.name)
+    assert kept == [b"{first", b"{second"]

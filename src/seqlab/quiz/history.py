@@ -74,17 +74,43 @@ def history_path() -> Path:
     return state_dir() / FILENAME
 
 
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _validate(data: Any) -> History:
+    """Check every field later code relies on: a hand-edited file must not crash the quiz."""
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise ValueError("not a seqlab quiz history (missing version)")
     sessions, questions = data.get("sessions"), data.get("questions")
     if not isinstance(sessions, list) or not all(isinstance(s, dict) for s in sessions):
         raise ValueError("'sessions' is not a list of objects")
+    for s in sessions:
+        per_topic = s.get("per_topic", {})
+        if not isinstance(s.get("when", ""), str) or not isinstance(per_topic, dict) or not all(
+            isinstance(pair, list) and len(pair) == 2 and all(_count(n) for n in pair)
+            for pair in per_topic.values()
+        ):
+            raise ValueError("a session record is malformed")
     if not isinstance(questions, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("topic"), str) for v in questions.values()
+        isinstance(v, dict) and isinstance(v.get("topic"), str)
+        and _count(v.get("right", 0)) and _count(v.get("wrong", 0))
+        and v.get("last", "right") in ("right", "wrong")
+        for v in questions.values()
     ):
         raise ValueError("'questions' is not a map of question records")
     return History(sessions=sessions, questions=questions)
+
+
+def _aside_path(path: Path) -> Path:
+    """A fresh name next to ``path``: never overwrite an earlier corrupt copy."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    number = 1
+    while aside.exists():
+        number += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{number}")
+    return aside
 
 
 def load_history(path: Path | None = None) -> LoadResult:
@@ -99,7 +125,7 @@ def load_history(path: Path | None = None) -> LoadResult:
     try:
         return LoadResult(_validate(json.loads(raw.decode("utf-8"))))
     except (ValueError, TypeError) as exc:
-        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        aside = _aside_path(path)
         try:
             os.replace(path, aside)
         except OSError:
