@@ -5,8 +5,9 @@
 - nbgrader's feedback shows hidden test cells and their tracebacks; seqlab's feedback holds one
   message per rubric item and nothing of the grader's source.
 - nbgrader trusts the notebook's locked test cells (checksums catch edits, a deleted cell is
-  silently not graded); seqlab's rubric lives in graders/, and the skeleton's check/demo cells are
-  never run in grading, so editing or deleting them changes nothing.
+  silently not graded); seqlab's rubric lives in graders/, the skeleton's check/demo cells are
+  never run in grading, and locked setup cells (imports) run as the skeleton's copy, restored when
+  deleted, so editing or deleting any locked cell changes nothing.
 The whole class is graded in ONE `seqlab grade` run.
 """
 
@@ -63,11 +64,13 @@ def _edit_locked(notebook: dict) -> None:
             cell["source"] = "while True:\n    pass\n"
         elif gid.startswith("explain_"):
             cell["source"] = "# edited explanation"
+        elif gid.startswith("setup_"):  # locked imports: the skeleton's copy runs instead
+            cell["source"] = "nn = None\nraise SystemExit('edited setup')\n"
 
 
 def _delete_locked(notebook: dict) -> None:
     notebook["cells"] = [c for c in notebook["cells"]
-                         if not _grade_id(c).startswith(("check_", "demo_", "explain_"))]
+                         if not _grade_id(c).startswith(("check_", "demo_", "explain_", "setup_"))]
 
 
 @pytest.fixture(scope="module")

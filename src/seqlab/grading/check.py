@@ -16,7 +16,7 @@ from seqlab.errors import UsageError
 from seqlab.paths import skeleton_dir
 from seqlab.sandbox.client import RemoteFailure, SandboxSession, Timeouts, Zygote, cell_notes
 
-from .extract import extract, skeleton_skip_texts
+from .extract import extract, skeleton_setup_cells, skeleton_skip_texts
 
 __all__ = ["CheckOutcome", "CheckReport", "infer_assignment", "run_checks"]
 
@@ -83,7 +83,7 @@ def run_checks(path: Path, assignment: str, timeouts: Timeouts | None = None) ->
         raise UsageError(f"no public checks for assignment '{assignment}'", "run `seqlab generate` or reinstall")
     if not path.is_file():
         raise UsageError(f"no such file: {path}", "check the path")
-    extracted = extract(path.stem, path, skeleton_skip_texts(skeleton))
+    extracted = extract(path.stem, path, skeleton_skip_texts(skeleton), skeleton_setup_cells(skeleton))
     if extracted.invalid:
         raise UsageError(f"{path.name}: {extracted.invalid}", "fix the file and run the check again")
     timeouts = timeouts or Timeouts()

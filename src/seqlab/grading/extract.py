@@ -18,7 +18,8 @@ from typing import Any
 
 from seqlab.authoring.cells import cell_role
 
-__all__ = ["Extracted", "SKIPPED_ROLES", "extract", "skeleton_skip_texts", "strip_magics"]
+__all__ = ["Extracted", "SKIPPED_ROLES", "extract", "skeleton_setup_cells", "skeleton_skip_texts",
+           "strip_magics"]
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 SKIPPED_ROLES = {"check", "demo", "train"}
@@ -69,6 +70,16 @@ def skeleton_skip_texts(skeleton: Path | None) -> set[str]:
             if c.get("cell_type") == "code" and cell_role(c) in SKIPPED_ROLES}
 
 
+def skeleton_setup_cells(skeleton: Path | None) -> dict[str, str]:
+    """The skeleton's locked setup cells by grade_id: they run instead of a student's copy, and
+    in place of a deleted one (as nbgrader restores locked cells), so editing them changes nothing."""
+    if skeleton is None or not skeleton.is_file():
+        return {}
+    notebook = json.loads(skeleton.read_text(encoding="utf-8"))
+    return {c["metadata"]["nbgrader"]["grade_id"]: _source(c) for c in notebook.get("cells", [])
+            if c.get("cell_type") == "code" and cell_role(c) == "setup"}
+
+
 def _source(cell: dict[str, Any]) -> str:
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else str(source)
@@ -85,7 +96,7 @@ def _read_text(path: Path) -> str:
         raise ValueError(f"file is not UTF-8 text (byte {exc.start})") from None
 
 
-def _notebook_cells(text: str, skip_texts: set[str], result: Extracted) -> None:
+def _notebook_cells(text: str, skip_texts: set[str], result: Extracted, setup: dict[str, str]) -> None:
     import nbformat  # heavy import, kept off the quiz's path
 
     try:
@@ -106,11 +117,17 @@ def _notebook_cells(text: str, skip_texts: set[str], result: Extracted) -> None:
     code_cells = [c for c in notebook.cells if c.get("cell_type") == "code"]
     if not code_cells:
         raise ValueError("the notebook has no code cells")
+    present = {str(c.get("metadata", {}).get("nbgrader", {}).get("grade_id")) for c in code_cells}
+    for grade_id, code in setup.items():  # a deleted locked setup cell runs first, from the skeleton
+        if grade_id not in present:
+            result.cells.append({"index": 0, "code": code})
     for index, cell in enumerate(notebook.cells):
         if cell.get("cell_type") != "code":
             continue
         source = _source(cell)
         role = cell_role(cell)
+        if role == "setup" and cell["metadata"]["nbgrader"].get("grade_id") in setup:
+            source = setup[cell["metadata"]["nbgrader"]["grade_id"]]  # locked: the trusted copy runs
         if role in SKIPPED_ROLES or (role is None and _normalise(source) in skip_texts):
             continue  # the skeleton's own checks and demos: slow and prove nothing
         code = strip_magics(source)
@@ -134,13 +151,13 @@ def _module_cells(text: str, result: Extracted) -> None:
         raise ValueError("the file is empty")
 
 
-def extract(student: str, path: Path, skip_texts: set[str]) -> Extracted:
+def extract(student: str, path: Path, skip_texts: set[str], setup: dict[str, str] | None = None) -> Extracted:
     """Read one submission; any problem becomes `invalid` with a one-line reason."""
     result = Extracted(student=student, source=str(path))
     try:
         text = _read_text(path)
         if path.suffix == ".ipynb":
-            _notebook_cells(text, skip_texts, result)
+            _notebook_cells(text, skip_texts, result, setup or {})
         else:
             _module_cells(text, result)
     except (ValueError, OSError) as exc:

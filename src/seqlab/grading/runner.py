@@ -20,7 +20,7 @@ from seqlab.sandbox.confine import Limits
 
 from .assignments import Assignment
 from .discover import discover
-from .extract import Extracted, extract, skeleton_skip_texts
+from .extract import Extracted, extract, skeleton_setup_cells, skeleton_skip_texts
 from .feedback import render_html, render_markdown
 from .results import RunResult, SubmissionResult, write_outputs
 from .worker import grade_job, init_worker
@@ -82,6 +82,7 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
     if on_start:
         on_start(len(found))
     skip_texts = skeleton_skip_texts(assignment.skeleton)
+    setup = skeleton_setup_cells(assignment.skeleton)
     order = {f.student: i for i, f in enumerate(found)}
     results: dict[str, SubmissionResult] = {}
 
@@ -97,7 +98,7 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
             record(SubmissionResult.failed(item.student, source, "invalid", item.problem or "no file",
                                            assignment.max_score))
             continue
-        extracted = extract(item.student, item.path, skip_texts)
+        extracted = extract(item.student, item.path, skip_texts, setup)
         if extracted.invalid:
             record(SubmissionResult.failed(item.student, source, "invalid", extracted.invalid,
                                            assignment.max_score))
