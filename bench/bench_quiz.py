@@ -37,12 +37,12 @@ def _env() -> dict[str, str]:
 
 
 def median_seconds(cmd: list[str], runs: int, env: dict[str, str]) -> float:
-    quiet = {"env": env, "check": True, "stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL}
-    subprocess.run(cmd, **quiet)  # warm-up
+    quiet = {"env": env, "stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL}
+    subprocess.run(cmd, check=True, **quiet)  # warm-up
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(cmd, **quiet)
+        subprocess.run(cmd, check=True, **quiet)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -53,10 +53,10 @@ def test_history_round_trips_and_leaves_no_temporary_files(tmp_path):
 @pytest.mark.parametrize("content", [b"{not json", b"[1, 2, 3]", b'{"version": 99}',
                                      b"\xff\xfe garbage", b'{"version": 1, "sessions": 3}',
                                      # valid JSON, hand-edited into shapes the code relies on
-                                     b'{"version": 1, "sessions": [{"per_topic": {"lstm": ["x", 1]}}],'
-                                     b' "questions": {}}',
-                                     b'{"version": 1, "sessions": [], "questions": {"q": {"topic":'
-                                     b' "lstm", "right": "many"}}}',
+                                     (b'{"version": 1, "sessions": [{"per_topic": {"lstm": ["x", 1]}}],'
+                                      b' "questions": {}}'),
+                                     (b'{"version": 1, "sessions": [], "questions": {"q": {"topic":'
+                                      b' "lstm", "right": "many"}}}'),
                                      b'{"version": 1, "sessions": [{"when": 5}], "questions": {}}'])
 def test_a_corrupt_history_is_reported_and_set_aside(tmp_path, content):
     path = tmp_path / FILENAME

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from seqlab.errors import SeqlabError, UsageError
 from seqlab.quiz.bank import (
-    Bank, Question, count_questions, find_bank_dir, list_topics, load_bank, load_banks,
+    Bank,
+    Question,
+    count_questions,
+    find_bank_dir,
+    list_topics,
+    load_bank,
+    load_banks,
 )
 
 if TYPE_CHECKING:
@@ -29,7 +35,7 @@ if TYPE_CHECKING:
 
     from seqlab.quiz.session import Session
 
-__all__ = ["main", "build_parser", "default_lang"]
+__all__ = ["build_parser", "default_lang", "main"]
 
 DEFAULT_COUNT = 10
 
@@ -242,9 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # silences the flush at exit
         return 1
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+    except Exception as exc:  # the last line of defence: never a traceback
         if debug:
             raise
         print(f"error: internal error: {type(exc).__name__}: {exc} (run with --debug for "

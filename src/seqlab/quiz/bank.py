@@ -38,14 +38,14 @@ from seqlab.errors import SeqlabError
 __all__ = [
     "KINDS",
     "LANGS",
+    "Bank",
     "Choice",
     "Question",
     "QuizError",
-    "Bank",
     "bank_dirs",
+    "count_questions",
     "find_bank_dir",
     "list_topics",
-    "count_questions",
     "load_bank",
     "load_banks",
 ]

@@ -20,14 +20,14 @@ from typing import Any
 __all__ = [
     "FILENAME",
     "History",
-    "TopicStats",
     "LoadResult",
-    "state_dir",
+    "TopicStats",
     "history_path",
     "load_history",
-    "save_history",
-    "record",
     "missed_ids",
+    "record",
+    "save_history",
+    "state_dir",
     "topic_stats",
 ]
 

@@ -24,17 +24,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MESSAGES",
-    "message",
     "make_console",
-    "score_line",
+    "message",
     "prompt_markup",
-    "render_topics",
-    "render_question",
     "render_invalid",
-    "render_outcome",
-    "render_summary",
-    "render_stats",
     "render_notice",
+    "render_outcome",
+    "render_question",
+    "render_stats",
+    "render_summary",
+    "render_topics",
+    "score_line",
 ]
 
 MESSAGES: dict[str, dict[str, str]] = {

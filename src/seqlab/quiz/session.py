@@ -18,15 +18,15 @@ from seqlab.quiz.bank import Choice, Question
 
 __all__ = [
     "InvalidAnswer",
-    "Planned",
     "Outcome",
+    "Planned",
     "Score",
     "Session",
-    "plan",
-    "parse_answer",
     "check_answer",
     "expected_input",
     "normalise_short",
+    "parse_answer",
+    "plan",
 ]
 
 _TRUE_WORDS = {"t", "true", "y", "yes", "o", "참", "예", "네", "맞음"}
@@ -137,9 +137,9 @@ def _short_matches(given: tuple[str, ...], expected: tuple[str, ...], tolerance:
     for a, b in zip(given, expected):
         if a == b:
             continue
-        if tolerance and _NUMBER.match(a) and _NUMBER.match(b):
-            if math.isclose(float(a), float(b), rel_tol=0.0, abs_tol=tolerance + 1e-12):
-                continue
+        if (tolerance and _NUMBER.match(a) and _NUMBER.match(b)
+                and math.isclose(float(a), float(b), rel_tol=0.0, abs_tol=tolerance + 1e-12)):
+            continue
         return False
     return True
 
