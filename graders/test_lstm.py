@@ -47,7 +47,7 @@ WHY = {
     "last-step-out-minus-one": "out[-1] on a batch-first output is the last sequence of the batch; the last "
                                "time step of every sequence is out[:, -1]",
 }
-STEPS, BATCH, LENGTH, CLASSES, HIDDEN = 100, 64, 8, 3, 16
+STEPS, BATCH, LENGTH, CLASSES, HIDDEN, LR = 60, 64, 8, 3, 16, 0.05
 _RAW = LstmVariant(raw_input=True)
 
 
@@ -443,7 +443,7 @@ def test_classifier_learns_a_sequence_task(submission):
     model = _classifier(submission, CLASSES, HIDDEN, CLASSES, 1)
     model.train()
     params = {n: p.detach().clone().requires_grad_(True) for n, p in model.parameters_by_name().items()}
-    optimizer = torch.optim.Adam(params.values(), lr=0.03)
+    optimizer = torch.optim.Adam(params.values(), lr=LR)
     zero_grad = model.zero_grad
     for _ in range(STEPS):
         x, y = _sum_task(BATCH, generator)
