@@ -25,22 +25,31 @@ from seqlab_testing import REPO
 pytestmark = pytest.mark.slow
 
 ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
+SKELETONS = sorted(p.name for p in (REPO / "assignments").iterdir() if (p / f"{p.name}.ipynb").is_file())
 OK_MHA = REPO / "tests" / "submissions" / "mha" / "ok_einsum.py"
 
 
 def solution_lines() -> set[str]:
-    """Every recognisable line between ### BEGIN SOLUTION and ### END SOLUTION in solutions/."""
+    """Every recognisable line that the solutions hold ONLY between ### BEGIN/END SOLUTION (a line
+    the author also wrote in a public cell, such as an attribute name the spec requires, is not
+    an answer)."""
     found: set[str] = set()
     for assignment in ASSIGNMENTS:
         notebook = json.loads((REPO / "solutions" / assignment / f"{assignment}.ipynb").read_text("utf-8"))
+        public: list[str] = []
+        answers: set[str] = set()
         for cell in notebook["cells"]:
             inside = False
             for line in "".join(cell["source"]).splitlines():
                 text = line.strip()
                 if "BEGIN SOLUTION" in text or "END SOLUTION" in text:
                     inside = "BEGIN" in text
-                elif inside and len(text) >= 24 and not text.startswith("#"):
-                    found.add(text.split("  #")[0].rstrip())
+                elif not inside:
+                    public.append(line)
+                elif len(text) >= 24 and not text.startswith("#"):
+                    answers.add(text.split("  #")[0].rstrip())
+        visible = "\n".join(public)
+        found |= {line for line in answers if line not in visible}
     return found
 
 
@@ -76,7 +85,7 @@ def test_the_wheel_ships_engine_quizzes_skeletons_and_public_checks(dist):
         assert module in names
     for bank in (REPO / "quizzes").glob("*.toml"):
         assert f"seqlab/_data/quizzes/{bank.name}" in names
-    for assignment in ASSIGNMENTS:  # the skeleton carries the public check_ cells
+    for assignment in SKELETONS:  # the skeleton carries the public check_ cells
         skeleton = f"seqlab/_data/assignments/{assignment}/{assignment}.ipynb"
         assert skeleton in names
         assert '"grade_id": "check_' in _members(dist)["wheel"][skeleton].decode()

@@ -22,9 +22,10 @@ from seqlab_testing import REPO, run_seqlab
 
 pytestmark = pytest.mark.slow
 
-# every assignment with a grader and a solution notebook; the class is graded with mha's mutants
-ASSIGNMENTS = sorted(p.stem.removeprefix("test_") for p in (REPO / "graders").glob("test_*.py")
-                     if (REPO / "solutions" / p.stem.removeprefix("test_")).is_dir())
+# every assignment with a solution and its generated skeleton (`seqlab generate --check` guards drift)
+ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir()
+                     if (p / f"{p.name}.ipynb").is_file()
+                     and (REPO / "assignments" / p.name / f"{p.name}.ipynb").is_file())
 SUBMISSIONS = REPO / "tests" / "submissions" / "mha"
 CLASS = {"ana": "ok_einsum", "ben": "bug_softmax_dim", "chae": "bug_no_scaling", "dmitri": "ok_loop_heads"}
 
