@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from quiz_helpers import quiz_command, wrong_input
@@ -85,7 +86,10 @@ def start_quiz(quiz_env: dict[str, str]) -> Iterator[Callable[..., Terminal]]:
         yield start
     finally:
         for term in started:
+            socket_path = term.tmux("display-message", "-p", "#{socket_path}").stdout.strip()
             term.tmux("kill-server")  # our private servers only
+            if socket_path.endswith(term.socket):  # tmux leaves the socket file behind
+                Path(socket_path).unlink(missing_ok=True)
 
 
 def test_quiz_lstm_in_a_real_terminal(start_quiz, planned_for):
