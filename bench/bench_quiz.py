@@ -1,7 +1,7 @@
 """How fast does `quiz --list` start compared with importing Rich alone? Target: ratio <= 2.
 
-Runs each command several times in fresh interpreters (after one warm-up each, so the
-file cache is hot for both) and compares the medians. Usage:
+Runs each command several times in fresh interpreters, taking turns (after one warm-up
+each, so the file cache is hot for all) and compares the medians. Usage:
 
     python bench/bench_quiz.py [--runs 15]
 
@@ -36,15 +36,22 @@ def _env() -> dict[str, str]:
     return env
 
 
-def median_seconds(cmd: list[str], runs: int, env: dict[str, str]) -> float:
-    quiet = {"env": env, "stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL}
-    subprocess.run(cmd, check=True, **quiet)  # warm-up
-    times = []
-    for _ in range(runs):
+def median_seconds(cmds: list[list[str]], runs: int, envs: list[dict[str, str]]) -> list[float]:
+    """Median wall time of each command; the commands take turns, so a load spike from
+    other processes hits all of them alike instead of skewing the ratio."""
+    def once(cmd: list[str], env: dict[str, str]) -> float:
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, **quiet)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        subprocess.run(cmd, env=env, check=True, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+    for cmd, env in zip(cmds, envs):
+        once(cmd, env)  # warm-up: hot file cache for everyone
+    times: list[list[float]] = [[] for _ in cmds]
+    for _ in range(runs):
+        for slot, (cmd, env) in enumerate(zip(cmds, envs)):
+            times[slot].append(once(cmd, env))
+    return [statistics.median(t) for t in times]
 
 
 def main() -> int:
@@ -52,10 +59,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     env = _env()
-    base = median_seconds(BASELINE, args.runs, env)
-    quiz = median_seconds(QUIZ, args.runs, env)
     with tempfile.TemporaryDirectory() as state:
-        first = median_seconds(FIRST_QUESTION, args.runs, {**env, "XDG_STATE_HOME": state})
+        base, quiz, first = median_seconds([BASELINE, QUIZ, FIRST_QUESTION], args.runs,
+                                           [env, env, {**env, "XDG_STATE_HOME": state}])
     ratio = quiz / base
     print(f"import rich (baseline): {base * 1000:7.1f} ms  (median of {args.runs})")
     print(f"quiz --list:            {quiz * 1000:7.1f} ms  (median of {args.runs})")
