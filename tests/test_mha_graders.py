@@ -4,10 +4,10 @@ its own misconception. The whole class is graded in ONE real `seqlab grade` run.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 from seqlab_testing import REPO
 
 SUBMISSIONS = REPO / "tests" / "submissions" / "mha"

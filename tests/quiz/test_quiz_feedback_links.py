@@ -70,22 +70,8 @@ def test_every_quiz_line_names_an_existing_topic_and_tag(name, mid, line):
 
 # Tags added to the banks after these feedback files were written; each file's owner points
 # its quiz line at the exact tag (then the entry can leave this list).
-PENDING_EXACT_TAG = {
-    ("lstm.toml", "cell-parameters"), ("lstm.toml", "zero-initial-state"),
-    ("lstm.toml", "bias-flag-ignored"), ("lstm.toml", "lstm-output-shape"),
-    ("lstm.toml", "size-one-axes"), ("lstm.toml", "detached-state"),
-    ("lstm.toml", "classifier-output"), ("mdn.toml", "no-gradient"),
-}
-
-
-def exact_tag_cases() -> list:
-    return [pytest.param(n, m, line, id=f"{n}:{m}", marks=[pytest.mark.xfail(
-                reason="the feedback file's owner still has to switch to the exact tag",
-                strict=False)] if (n, m) in PENDING_EXACT_TAG else [])
-            for n, m, line in QUIZ_LINES]
-
-
-@pytest.mark.parametrize(("name", "mid", "line"), exact_tag_cases())
+@pytest.mark.parametrize(("name", "mid", "line"),
+                         [pytest.param(n, m, line, id=f"{n}:{m}") for n, m, line in QUIZ_LINES])
 def test_a_quiz_line_drills_the_misconception_itself_when_the_bank_has_it(name, mid, line):
     topic, tag = parse_quiz_line(line)
     if topic in BANKS and mid in BANKS[topic].tags():

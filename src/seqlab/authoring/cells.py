@@ -6,7 +6,8 @@ plain dicts (or nbformat's dict subclasses) and only needs this one function.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["ROLES", "cell_role"]
 

@@ -49,7 +49,7 @@ def _read(path: Path):  # -> nbformat.NotebookNode
     except (OSError, ValueError, json.JSONDecodeError) as exc:
         raise SeqlabError(f"{path}: not a readable notebook ({exc.__class__.__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''})", _REBUILD_HINT) from None
-    except Exception as exc:  # nbformat's validation raises many types
+    except Exception as exc:  # noqa: BLE001 -- nbformat's validation raises many types
         raise SeqlabError(f"{path}: invalid notebook ({exc.__class__.__name__})", _REBUILD_HINT) from None
     return notebook
 

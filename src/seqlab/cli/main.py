@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 from seqlab.errors import SeqlabError, UsageError
 
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: no result files were changed", file=sys.stderr)
         code = 130
-    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, exit 1
+    except Exception as exc:
         if args.debug:
             raise
         print(f"error: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)

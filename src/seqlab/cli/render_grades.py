@@ -32,7 +32,7 @@ class GradingProgress:
                                   console=console, transient=False)
         self._task = None
 
-    def __enter__(self) -> GradingProgress:
+    def __enter__(self) -> GradingProgress:  # noqa: PYI034
         self._progress.__enter__()
         return self
 

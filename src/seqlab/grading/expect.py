@@ -7,7 +7,8 @@ the message given here ever reaches feedback: never grader source, never hidden 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

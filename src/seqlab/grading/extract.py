@@ -18,8 +18,14 @@ from typing import Any
 
 from seqlab.authoring.cells import cell_role
 
-__all__ = ["Extracted", "SKIPPED_ROLES", "extract", "skeleton_setup_cells", "skeleton_skip_texts",
-           "strip_magics"]
+__all__ = [
+    "SKIPPED_ROLES",
+    "Extracted",
+    "extract",
+    "skeleton_setup_cells",
+    "skeleton_skip_texts",
+    "strip_magics",
+]
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 SKIPPED_ROLES = {"check", "demo", "train"}
@@ -104,7 +110,7 @@ def _notebook_cells(text: str, skip_texts: set[str], result: Extracted, setup: d
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid notebook JSON (line {exc.lineno}: {exc.msg})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cells", []), list):
-        raise ValueError("not a Jupyter notebook (no list of cells)")
+        raise ValueError("not a Jupyter notebook (no list of cells)")  # noqa: TRY004 -- a reason, not a type bug
     major = raw.get("nbformat")
     if major not in (3, 4):
         raise ValueError(f"unsupported notebook format version {major!r} (expected 4)")
@@ -112,7 +118,7 @@ def _notebook_cells(text: str, skip_texts: set[str], result: Extracted, setup: d
         with warnings.catch_warnings():  # missing cell ids etc.: harmless for grading
             warnings.simplefilter("ignore")
             notebook = nbformat.reads(text, as_version=4)
-    except Exception as exc:  # nbformat raises many types for malformed files
+    except Exception as exc:  # noqa: BLE001 -- nbformat raises many types for malformed files
         raise ValueError(f"unreadable notebook ({type(exc).__name__})") from None
     code_cells = [c for c in notebook.cells if c.get("cell_type") == "code"]
     if not code_cells:

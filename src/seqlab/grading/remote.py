@@ -121,7 +121,7 @@ def _swap_remotes(value: Any) -> Any:
 class Remote:
     """A handle on an object inside the sandbox. Attribute access and calls are forwarded."""
 
-    __slots__ = ("_submission", "token", "_generation")
+    __slots__ = ("_generation", "_submission", "token")
 
     def __init__(self, submission: Submission, token: RefToken, generation: int) -> None:
         self._submission = submission

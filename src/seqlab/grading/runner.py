@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from seqlab.sandbox.client import Timeouts
 from seqlab.sandbox.confine import Limits
@@ -23,7 +23,7 @@ from .discover import discover
 from .extract import Extracted, extract, skeleton_setup_cells, skeleton_skip_texts
 from .feedback import render_html, render_markdown
 from .results import RunResult, SubmissionResult, write_outputs
-from .worker import grade_job, init_worker
+from .worker import grade_job, init_worker, worker_ready
 
 __all__ = ["GradeOptions", "grade_class"]
 
@@ -52,17 +52,25 @@ def _job(assignment: Assignment, options: GradeOptions, sub: Extracted) -> dict:
             "timeouts": asdict(options.timeouts), "student_api": list(assignment.student_api)}
 
 
-def _run_pool(jobs: list[dict], options: GradeOptions, forbidden: list[str],
+def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidden: list[str],
               on_result: Callable[[dict], None]) -> list[dict]:
-    """Grade jobs in worker processes; returns the jobs whose worker died (to retry)."""
-    if not jobs:
+    """Grade jobs in worker processes; returns the jobs whose worker died (to retry).
+
+    `jobs` may be a generator: the workers are started first, so their torch warm-up overlaps
+    with the instructor-side work of reading notebooks that produces the jobs.
+    """
+    if workers < 1:
         return []
     context = multiprocessing.get_context("spawn")
     died: list[dict] = []
-    with ProcessPoolExecutor(max_workers=max(1, min(options.jobs, len(jobs))), mp_context=context,
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                              initializer=init_worker, initargs=(forbidden, asdict(options.limits))) as pool:
-        futures: dict[Future, dict] = {pool.submit(grade_job, job): job for job in jobs}
+        futures: dict[Future, dict] = {}
         try:
+            for _ in range(workers):  # start every worker now; each warms up while we read files
+                pool.submit(worker_ready)
+            for job in jobs:
+                futures[pool.submit(grade_job, job)] = job
             for future in as_completed(futures):
                 try:
                     on_result(future.result())
@@ -81,8 +89,6 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
     found = discover(paths, assignment.id)
     if on_start:
         on_start(len(found))
-    skip_texts = skeleton_skip_texts(assignment.skeleton)
-    setup = skeleton_setup_cells(assignment.skeleton)
     order = {f.student: i for i, f in enumerate(found)}
     results: dict[str, SubmissionResult] = {}
 
@@ -91,24 +97,27 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
         if on_result:
             on_result(result)
 
-    jobs = []
-    for item in found:
-        source = str(item.path) if item.path else item.student
-        if item.path is None or item.problem:
-            record(SubmissionResult.failed(item.student, source, "invalid", item.problem or "no file",
-                                           assignment.max_score))
-            continue
-        extracted = extract(item.student, item.path, skip_texts, setup)
-        if extracted.invalid:
-            record(SubmissionResult.failed(item.student, source, "invalid", extracted.invalid,
-                                           assignment.max_score))
-            continue
-        jobs.append(_job(assignment, options, extracted))
+    def jobs() -> Iterator[dict]:
+        skip_texts = skeleton_skip_texts(assignment.skeleton)  # reads notebooks: after workers start
+        setup = skeleton_setup_cells(assignment.skeleton)
+        for item in found:
+            source = str(item.path) if item.path else item.student
+            if item.path is None or item.problem:
+                record(SubmissionResult.failed(item.student, source, "invalid", item.problem or "no file",
+                                               assignment.max_score))
+                continue
+            extracted = extract(item.student, item.path, skip_texts, setup)
+            if extracted.invalid:
+                record(SubmissionResult.failed(item.student, source, "invalid", extracted.invalid,
+                                               assignment.max_score))
+                continue
+            yield _job(assignment, options, extracted)
 
     forbidden = _forbidden(assignment, options, paths)
-    accept = lambda data: record(SubmissionResult.from_dict(data))  # noqa: E731
-    retry = _run_pool(jobs, options, forbidden, accept)
-    for job in _run_pool(retry, options, forbidden, accept):
+    accept = lambda data: record(SubmissionResult.from_dict(data))
+    workers = min(options.jobs, sum(1 for item in found if item.path is not None and not item.problem))
+    retry = _run_pool(jobs(), workers, options, forbidden, accept)
+    for job in _run_pool(retry, min(options.jobs, len(retry)), options, forbidden, accept):
         record(SubmissionResult.failed(job["student"], job["source"], "error",
                                        "internal error: the grading worker died twice on this submission",
                                        assignment.max_score))

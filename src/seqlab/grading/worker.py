@@ -16,9 +16,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-__all__ = ["grade_job", "init_worker"]
+__all__ = ["grade_job", "init_worker", "worker_ready"]
 
 _state: dict[str, Any] = {}
+
+# pytest plugins a grader run never needs. unraisableexception/threadexception alone cost ~0.3 s
+# per submission (they force full garbage collections at every session end).
+_UNUSED_PLUGINS = [arg for name in ("cacheprovider", "randomly", "unraisableexception", "threadexception",
+                                    "faulthandler", "doctest", "junitxml", "pastebin", "stepwise",
+                                    "lfplugin", "nose", "legacypath", "logging")
+                   for arg in ("-p", f"no:{name}")]
 
 
 def init_worker(forbidden: list[str], limits: dict[str, int]) -> None:
@@ -28,16 +35,21 @@ def init_worker(forbidden: list[str], limits: dict[str, int]) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-    import pytest  # noqa: F401
-    import torch
-
     from seqlab.sandbox.client import Zygote
     from seqlab.sandbox.confine import Limits
 
-    torch.set_num_threads(1)
-    zygote = Zygote([Path(p) for p in forbidden], Limits(**limits))
+    zygote = Zygote([Path(p) for p in forbidden], Limits(**limits), wait=False)  # warms meanwhile
     _state["zygote"] = zygote
     atexit.register(zygote.close)
+    import pytest  # noqa: F401
+    import torch
+
+    torch.set_num_threads(1)
+    zygote.wait_ready()
+
+
+def worker_ready() -> None:
+    """A no-op task: submitting one per worker makes the pool start (and warm) them all now."""
 
 
 def grade_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +59,13 @@ def grade_job(job: dict[str, Any]) -> dict[str, Any]:
     from seqlab.grading.plugin import GraderPlugin
     from seqlab.grading.remote import Submission
     from seqlab.grading.results import SubmissionResult, TestResult
-    from seqlab.sandbox.client import BudgetExhausted, ProcessEnded, SandboxSession, Timeouts, cell_notes
+    from seqlab.sandbox.client import (
+        BudgetExhausted,
+        ProcessEnded,
+        SandboxSession,
+        Timeouts,
+        cell_notes,
+    )
 
     student, source, max_score = job["student"], job["source"], job["max_score"]
     session = SandboxSession(_state["zygote"], job["cells"], job["module_name"], Timeouts(**job["timeouts"]))
@@ -70,7 +88,7 @@ def grade_job(job: dict[str, Any]) -> dict[str, Any]:
     plugin = GraderPlugin(Submission(session), student)
     grader = Path(job["grader"])
     try:
-        pytest.main([str(grader), "-q", "-s", "-p", "no:cacheprovider", "-p", "no:randomly",
+        pytest.main([str(grader), "-q", "-s", *_UNUSED_PLUGINS,
                      "--rootdir", str(grader.parent), "-c", os.devnull, "-W", "ignore"],
                     plugins=[plugin])
     finally:

@@ -12,9 +12,20 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["MHA_SUSPECTS", "MhaVariant", "SDPA_SUSPECTS", "SdpaVariant", "course_to_torch_mask",
-           "diagnose_mha", "diagnose_sdpa", "manual_mha", "manual_sdpa", "random_torch_mha",
-           "torch_mha_reference", "transplant"]
+__all__ = [
+    "MHA_SUSPECTS",
+    "SDPA_SUSPECTS",
+    "MhaVariant",
+    "SdpaVariant",
+    "course_to_torch_mask",
+    "diagnose_mha",
+    "diagnose_sdpa",
+    "manual_mha",
+    "manual_sdpa",
+    "random_torch_mha",
+    "torch_mha_reference",
+    "transplant",
+]
 
 _NEG = torch.finfo(torch.float64).min
 
@@ -169,7 +180,7 @@ def diagnose_mha(x: object, attention: object, params: dict[str, torch.Tensor], 
     for name, variant in MHA_SUSPECTS:
         if mask is None and variant.sdpa.mask_mode != "course":
             continue
-        wrong_x, wrong_attention = manual_mha(params, n_head, Q, K, V, mask, variant)
+        wrong_x, _ = manual_mha(params, n_head, Q, K, V, mask, variant)
         if _close(x, wrong_x):
             return name
     for name, variant in MHA_SUSPECTS:

@@ -23,8 +23,15 @@ from .confine import Limits
 from .wire import ProtocolError, recv_message, send_message
 
 __all__ = [
-    "BudgetExhausted", "CallTimedOut", "CellReport", "cell_notes", "ProcessEnded", "RemoteFailure",
-    "SandboxSession", "Timeouts", "Zygote",
+    "BudgetExhausted",
+    "CallTimedOut",
+    "CellReport",
+    "ProcessEnded",
+    "RemoteFailure",
+    "SandboxSession",
+    "Timeouts",
+    "Zygote",
+    "cell_notes",
 ]
 
 
@@ -89,13 +96,21 @@ def _clean_env() -> dict[str, str]:
 class Zygote:
     """A torch-warmed process that forks confined children on request."""
 
-    def __init__(self, forbidden: list[Path], limits: Limits | None = None) -> None:
+    def __init__(self, forbidden: list[Path], limits: Limits | None = None, *, wait: bool = True) -> None:
+        """With wait=False the zygote warms up in the background until `wait_ready()`, so the
+        caller can import its own heavy modules meanwhile (start-up is paid once, not twice)."""
         self.forbidden = [str(p) for p in forbidden]
         self.limits = limits or Limits()
         self.binds: list[str] = []
-        self._start()
+        self._launch()
+        if wait:
+            self.wait_ready()
 
     def _start(self) -> None:
+        self._launch()
+        self.wait_ready()
+
+    def _launch(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         config = json.dumps({"forbidden": self.forbidden, "limits": vars(self.limits)})
         self.process = subprocess.Popen(
@@ -105,6 +120,8 @@ class Zygote:
         )
         theirs.close()
         self.control = ours
+
+    def wait_ready(self) -> None:
         self.control.settimeout(120)
         ready = json.loads(self.control.recv(65536) or b"{}")
         if not ready.get("ready"):
@@ -231,7 +248,7 @@ class SandboxSession:
             _kill_group(pid)
             sock.close()
             raise
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             self._fail_cell(current, "timeout", f"ran longer than {self.timeouts.cell:g} s")
         except (EOFError, OSError, ProtocolError, ValueError, KeyError, TypeError):
             self._fail_cell(current, "ended", "the process ended while running this cell "
@@ -269,7 +286,7 @@ class SandboxSession:
         except BudgetExhausted:
             self.close()
             raise
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             self.close()
             self._hung += 1
             raise CallTimedOut(f"did not finish within {self.timeouts.call:g} s") from None

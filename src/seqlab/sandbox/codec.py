@@ -7,7 +7,8 @@ The decoder is strict: an unknown tag, dtype or a size that does not match is a 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

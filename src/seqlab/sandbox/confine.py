@@ -190,7 +190,7 @@ def _apply_limits(limits: Limits, current_vm: int, count_processes: bool) -> Non
     if count_processes:
         caps[resource.RLIMIT_NPROC] = limits.processes
     for which, value in caps.items():
-        soft, hard = resource.getrlimit(which)
+        _, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
         resource.setrlimit(which, (value, value))

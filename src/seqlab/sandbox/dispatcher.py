@@ -15,7 +15,8 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -51,7 +52,7 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
     bases = [c.__name__ for c in kind.__mro__ if c in _BUILTIN_EXCEPTIONS]
     try:
         message = str(exc)
-    except BaseException:  # a hostile __str__
+    except BaseException:  # noqa: BLE001 -- a hostile __str__
         message = "<unprintable message>"
     if isinstance(exc, SyntaxError) and exc.lineno:
         message = f"{exc.msg} (line {exc.lineno})"
@@ -86,7 +87,7 @@ class Dispatcher:
         kind = type(value)
         try:
             summary = repr(value)[:120]
-        except BaseException:
+        except BaseException:  # noqa: BLE001 -- a hostile __repr__
             summary = f"<{kind.__name__}>"
         return RefToken(ref_id, f"{kind.__module__}.{kind.__qualname__}"[:200], summary)
 

@@ -19,9 +19,9 @@ from typing import Any
 
 __all__ = [
     "MAX_FRAME_BYTES",
+    "TENSOR_DTYPES",
     "ProtocolError",
     "RefToken",
-    "TENSOR_DTYPES",
     "recv_message",
     "send_message",
 ]
