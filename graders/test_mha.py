@@ -25,6 +25,7 @@ WHY = {
     "scale-by-d-feat": "each head must scale by 1/sqrt(d_head) (its own width), not 1/sqrt(d_feat)",
     "softmax-dim": "the softmax normalises over the queries: each attention row must sum to 1 over the keys (dim=-1)",
     "mask-polarity": "mask polarity inverted: in this course 1/True means 'may attend' and 0/False means 'masked'",
+    "mask-fill-zero": "masked scores are set to 0, which still leaves them exp(0) = 1 of weight; fill them with a large negative number",
     "mask-after-softmax": "the mask is applied after the softmax, so rows no longer sum to 1; mask the scores before it",
     "split-heads-without-permute": "heads split with view(B, n_head, n, d_head) mixes positions; view as (B, n, n_head, d_head), then move the head axis forward",
     "merge-heads-without-permute": "heads merged with a view/reshape without moving the head axis back next to d_head first",
@@ -127,6 +128,15 @@ def _expect_like_torch(submission, bias: bool = True, mask_kind: str | None = No
     name = diagnose_mha(x, att, params, n_head, Q, K, V, mask)
     if name is not None:
         fail(WHY[name], name)
+    if mask is not None:
+        plain_x, plain_att = _run_mha(model, n_head, Q, K, V)
+        plain_x_ref, plain_att_ref = torch_mha_reference(torch_mha, Q, K, V)
+        if not (is_close(plain_att, plain_att_ref) and is_close(plain_x, plain_x_ref)):
+            mask_kind = None  # wrong without any mask too: the bug is not about masking
+    if mask_kind is None:
+        expect_close(att, att_ref, "attention weights (compared with torch.nn.MultiheadAttention)",
+                     "wrong-output")
+        expect_close(x, x_ref, "output x (compared with torch.nn.MultiheadAttention)", "wrong-output")
     expect_close(att, att_ref, "attention weights (compared with torch.nn.MultiheadAttention)")
     expect_close(x, x_ref, "output x (compared with torch.nn.MultiheadAttention)")
 
@@ -380,10 +390,12 @@ def test_batch_of_one_and_single_query(submission):
     x_ref, att_ref = torch_mha_reference(torch_mha, Q, K, V)
     if not (is_close(att, att_ref) and is_close(x, x_ref)):
         _fail_if_diagnosed(diagnose_mha(x, att, transplant(torch_mha), n_head, Q, K, V))
-    expect_close(att, att_ref, "attention weights for one sequence and one query")
-    expect_close(x, x_ref, "output x for one sequence and one query")
+    expect_close(att, att_ref, "attention weights for one sequence and one query", "wrong-output")
+    expect_close(x, x_ref, "output x for one sequence and one query", "wrong-output")
     out, att = _call(_sdpa(submission), "ScaledDotProductAttention", Q[0], K[0], V[0])
     out_ref, att_ref = manual_sdpa(Q[0], K[0], V[0])
     if not is_close(out, out_ref):
         _fail_if_diagnosed(diagnose_sdpa(out, att, Q[0], K[0], V[0]))
-    expect_close(out, out_ref, "ScaledDotProductAttention's output for a single query without batch axis")
+    what = "ScaledDotProductAttention's output for a single query without batch axis"
+    expect_shape(out, tuple(out_ref.shape), what, "output-shape")
+    expect_close(out, out_ref, what, "wrong-output")

@@ -80,7 +80,7 @@ class SdpaVariant:
 
     scale: str = "d_K"            # "d_K" | "none" | "d_feat" (d_feat: the whole width, for MHA)
     softmax_dim: int = -1         # -2: normalised over the queries
-    mask_mode: str = "course"     # "course" | "inverted" | "after_softmax" | "ignored"
+    mask_mode: str = "course"     # "course" | "inverted" | "after_softmax" | "ignored" | "fill_zero"
 
 
 def manual_sdpa(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: torch.Tensor | None = None,
@@ -95,6 +95,8 @@ def manual_sdpa(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: torch.T
     if mask is not None and variant.mask_mode in ("course", "inverted"):
         keep = mask.bool() if variant.mask_mode == "course" else ~mask.bool()
         scores = scores.masked_fill(~keep, _NEG)
+    if mask is not None and variant.mask_mode == "fill_zero":
+        scores = scores.masked_fill(~mask.bool(), 0.0)
     attention = torch.softmax(scores, dim=variant.softmax_dim)
     if mask is not None and variant.mask_mode == "after_softmax":
         attention = attention * mask.double()
@@ -144,6 +146,7 @@ SDPA_SUSPECTS: tuple[tuple[str, SdpaVariant], ...] = (
     ("mask-polarity", SdpaVariant(mask_mode="inverted")),
     ("mask-after-softmax", SdpaVariant(mask_mode="after_softmax")),
     ("mask-polarity", SdpaVariant(mask_mode="ignored")),
+    ("mask-fill-zero", SdpaVariant(mask_mode="fill_zero")),
 )
 
 MHA_SUSPECTS: tuple[tuple[str, MhaVariant], ...] = (
