@@ -14,8 +14,15 @@ import torch
 
 from seqlab.grading.expect import expect_close, expect_raises, expect_shape, expect_tensor, fail
 from seqlab.grading.remote import StudentError
-from seqlab.oracles.mha import (diagnose_mha, diagnose_sdpa, manual_mha, manual_sdpa, random_torch_mha,
-                                torch_mha_reference, transplant)
+from seqlab.oracles.mha import (
+    diagnose_mha,
+    diagnose_sdpa,
+    manual_mha,
+    manual_sdpa,
+    random_torch_mha,
+    torch_mha_reference,
+    transplant,
+)
 from seqlab.oracles.tolerance import is_close
 
 STUDENT_API = ("ScaledDotProductAttention", "MultiHeadedAttention")
@@ -278,7 +285,7 @@ def test_mismatched_key_value_counts_raise_value_error(submission):
     d_feat = n_head * d_head
     sdpa = _sdpa(submission)
     model = _build(submission, d_feat, n_head)
-    Q, K, V = _qkv(batch, n_q, n_k, d_feat)
+    Q, K, _ = _qkv(batch, n_q, n_k, d_feat)
     V_long = torch.randn(batch, n_k + random.randint(1, 3), d_feat)
     checks = ((lambda: sdpa(Q, K, V_long), "ScaledDotProductAttention with n_K != n_V"),
               (lambda: model(Q, K, V_long), "MultiHeadedAttention with n_K != n_V"))
