@@ -33,6 +33,7 @@ test: install tools
 bench: install
 	$(PY) bench/bench_grade.py
 	$(PY) bench/bench_quiz.py
+	$(PY) bench/bench_vs_nbgrader.py --students 40 --repeats 3
 
 clean:
 	rm -rf $(VENV) grades dist build
