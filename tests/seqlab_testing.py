@@ -16,13 +16,14 @@ FIXTURE_COURSE = REPO / "tests" / "fixtures" / "course"
 SEQLAB = str(Path(sys.executable).parent / "seqlab")
 
 
-def run_seqlab(*args: str, course: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_seqlab(*args: str, course: Path | None = None, timeout: float = 600,
+               cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the installed `seqlab` console script as a user would."""
     env = dict(os.environ)
     if course is not None:
         env["SEQLAB_COURSE_ROOT"] = str(course)
     return subprocess.run([SEQLAB, *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, cwd=cwd)
 
 
 def grade_folder(assignment: str, folder: Path, out: Path, *extra: str, course: Path | None = None) -> dict[str, Any]:

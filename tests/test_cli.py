@@ -81,3 +81,12 @@ def test_regrading_overwrites_results_and_removes_stale_feedback(tmp_path: Path)
     assert sorted(p.name for p in (out / "feedback").iterdir()) == ["new_student.html", "new_student.md"]
     assert [s["student"] for s in json.loads((out / "results.json").read_text())["submissions"]] == ["new_student"]
     assert not list(out.glob(".*.tmp"))
+
+
+def test_check_of_an_untouched_skeleton_says_what_to_fill_in(tmp_path: Path):
+    fetched = run_seqlab("fetch", "mha", cwd=tmp_path)
+    assert fetched.returncode == 0, fetched.stderr
+    done = run_seqlab("check", "mha.ipynb", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "not implemented yet" in " ".join(done.stdout.split())
+    assert "Traceback" not in done.stdout + done.stderr
