@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,14 @@ def test_check_of_an_untouched_skeleton_says_what_to_fill_in(tmp_path: Path):
     assert done.returncode == 1
     assert "not implemented yet" in " ".join(done.stdout.split())
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_grading_leaves_no_sandbox_directories_behind(tmp_path: Path):
+    def mount_points() -> set[Path]:
+        return set(Path(tempfile.gettempdir()).glob("seqlab-root-*"))
+
+    before = mount_points()
+    (tmp_path / "alice.py").write_text(CORRECT)
+    done = run_seqlab("grade", "echo", str(tmp_path), "--out", str(tmp_path / "out"), course=FIXTURE_COURSE)
+    assert done.returncode == 0, done.stderr
+    assert mount_points() - before == set()

@@ -8,11 +8,11 @@ method, so they share nothing with the instructor's process but what is passed t
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 import warnings
 from dataclasses import asdict
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,8 @@ def init_worker(forbidden: list[str], limits: dict[str, int]) -> None:
 
     zygote = Zygote([Path(p) for p in forbidden], Limits(**limits), wait=False)  # warms meanwhile
     _state["zygote"] = zygote
-    atexit.register(zygote.close)
+    # Pool workers leave through os._exit, which skips atexit: multiprocessing's own finalizers run.
+    Finalize(None, zygote.close, exitpriority=10)
     import pytest  # noqa: F401
     import torch
 

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,7 @@ class Zygote:
         if not ready.get("ready"):
             raise RuntimeError("the sandbox zygote failed to start")
         self.binds = ready["binds"]
+        self.root = str(ready.get("root", ""))
         self.control.settimeout(10)
 
     def spawn(self) -> tuple[int, socket.socket]:
@@ -154,6 +156,16 @@ class Zygote:
             if self.process.poll() is None:
                 self.process.kill()
             self.process.wait()
+            _remove_empty_dir(getattr(self, "root", ""))
+
+
+def _remove_empty_dir(path: str) -> None:
+    """The zygote's mount point, if it was killed before it could remove it itself."""
+    if path.startswith(tempfile.gettempdir()) and "seqlab-root-" in path:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
 
 
 def _kill_group(pid: int) -> None:

@@ -113,7 +113,22 @@ def main() -> None:
         limits=Limits(**config.get("limits", {})),
     )
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    control.send(json.dumps({"ready": True, "binds": list(plan.binds)}).encode())
+    control.send(json.dumps({"ready": True, "binds": list(plan.binds), "root": plan.new_root}).encode())
+    try:
+        _serve_spawns(control, plan)
+    finally:
+        _remove_mount_point(plan.new_root)
+
+
+def _remove_mount_point(path: str) -> None:
+    """The root dir is only a mount point (the tmpfs lives in each child's namespace): empty here."""
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _serve_spawns(control: socket.socket, plan: SandboxPlan) -> None:
     while True:
         try:
             data, fds, _flags, _addr = socket.recv_fds(control, 4096, 1)
