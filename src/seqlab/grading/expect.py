@@ -3,6 +3,10 @@
 A grader raises `Misconception` (directly or through these helpers) to say *what* is wrong in
 the student's terms; the rubric marker's misconception is the default when it does not. Only
 the message given here ever reaches feedback: never grader source, never hidden values.
+
+`fail(message, id)` is a diagnosis (a wrong oracle reproduced the result, a probe found the
+cause of a crash). `differs(message, id)` only says plainly what differs: the plugin may still
+charge it to a root cause an item this one `depends_on` already diagnosed.
 """
 
 from __future__ import annotations
@@ -16,20 +20,26 @@ from seqlab.oracles.tolerance import ATOL, RTOL, describe_difference, is_close
 
 from .remote import Remote, StudentError
 
-__all__ = ["Misconception", "expect_close", "expect_raises", "expect_shape", "expect_tensor", "fail"]
+__all__ = ["Misconception", "differs", "expect_close", "expect_raises", "expect_shape", "expect_tensor", "fail"]
 
 
 class Misconception(AssertionError):
     """A failed rubric item, with the misconception that explains it (None: the marker's)."""
 
-    def __init__(self, message: str, misconception: str | None = None) -> None:
+    def __init__(self, message: str, misconception: str | None = None, diagnosed: bool = True) -> None:
         super().__init__(message)
         self.message = message
         self.misconception = misconception
+        self.diagnosed = diagnosed and misconception is not None
 
 
 def fail(message: str, misconception: str | None = None) -> None:
     raise Misconception(message, misconception)
+
+
+def differs(message: str, misconception: str | None = None) -> None:
+    """Fail saying what differs, under an id that is not a diagnosis (e.g. wrong-output)."""
+    raise Misconception(message, misconception, diagnosed=False)
 
 
 def expect_tensor(value: Any, what: str) -> torch.Tensor:

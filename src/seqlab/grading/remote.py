@@ -170,16 +170,27 @@ class Remote:
         return self._op("fetch")
 
     def load_parameters(self, source: torch.nn.Module | dict[str, torch.Tensor]) -> None:
-        """Copy parameters in by name (from a torch module's state or a dict)."""
+        """Copy parameters in by name (from a torch module's state or a dict); each dotted name is
+        resolved on the student's module by attribute path, into exactly the module it names."""
         params = dict(source.named_parameters()) if isinstance(source, torch.nn.Module) else source
         encoded, blobs = self._submission._encode({k: v.detach() for k, v in params.items()})
         self._op("load_params", blobs, params=encoded)
 
     def parameters_by_name(self) -> dict[str, torch.Tensor]:
+        """Every entry of the module's named_parameters() (a module bound twice: first name only)."""
         return self._op("params", grads=False)
 
     def gradients_by_name(self) -> dict[str, torch.Tensor | None]:
         return self._op("params", grads=True)
+
+    def parameters_at(self, names: list[str] | tuple[str, ...]) -> dict[str, torch.Tensor | None]:
+        """The parameters the spec names (`lin_Q.weight` ...), each resolved on the student's module
+        by attribute path, so aliases and shared modules count; None where a path reaches nothing."""
+        return self._op("params", grads=False, names=[str(n) for n in names])
+
+    def gradients_at(self, names: list[str] | tuple[str, ...]) -> dict[str, torch.Tensor | None]:
+        """The .grad of the parameters named, resolved like `parameters_at`."""
+        return self._op("params", grads=True, names=[str(n) for n in names])
 
     def backward(self, grad: torch.Tensor | None = None) -> None:
         """Back-propagate from this (kept) tensor inside the sandbox."""

@@ -23,7 +23,7 @@ import torch
 from .codec import decode_value, encode_value
 from .wire import RefToken
 
-__all__ = ["CellTimeout", "Dispatcher", "discard_python_output"]
+__all__ = ["CellTimeout", "Dispatcher", "discard_python_output", "resolve_parameter"]
 
 _BUILTIN_EXCEPTIONS = {
     obj for obj in vars(builtins).values() if isinstance(obj, type) and issubclass(obj, BaseException)
@@ -45,6 +45,25 @@ def _student_location(tb: Any) -> str | None:
         if name.startswith("<cell "):
             location = f"{name[1:-1]}, line {lineno}"
     return location
+
+
+def resolve_parameter(module: torch.nn.Module, name: str) -> torch.Tensor | None:
+    """The tensor a dotted name such as `lin_Q.weight` or `cells.0.bias_ih` reaches from `module`
+    by attribute path (getattr chain; integer parts also index a list), or None.
+
+    `named_parameters()` lists a module bound under two names only under its first, so the spec's
+    names are resolved this way, on exactly the object the student bound to that name."""
+    target: Any = module
+    for part in name.split("."):
+        if not part:
+            return None
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            if not (part.isdigit() and isinstance(target, (list, tuple))) or int(part) >= len(target):
+                return None
+            target = target[int(part)]
+    return target if isinstance(target, torch.Tensor) else None
 
 
 def describe_exception(exc: BaseException) -> dict[str, Any]:
@@ -174,26 +193,37 @@ class Dispatcher:
         return target
 
     def _load_params(self, req: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
+        """Copy each incoming tensor into the parameter its dotted name reaches by attribute path
+        (aliases, ModuleLists also bound by name, nested or shared submodules all work)."""
         module = self._module(req)
         incoming: dict[str, torch.Tensor] = self._decode(req["params"], blobs)
-        own = dict(module.named_parameters())
-        missing = sorted(set(incoming) - set(own))
+        targets = {name: resolve_parameter(module, name) for name in incoming}
+        missing = sorted(name for name, target in targets.items() if target is None)
         if missing:
             raise AttributeError(f"the module has no parameter named {', '.join(missing)}")
         with torch.no_grad():
             for name, value in incoming.items():
-                if tuple(own[name].shape) != tuple(value.shape):
-                    raise ValueError(f"parameter {name} has shape {tuple(own[name].shape)}, "
+                target = targets[name]
+                assert target is not None
+                if tuple(target.shape) != tuple(value.shape):
+                    raise ValueError(f"parameter {name} has shape {tuple(target.shape)}, "
                                      f"expected {tuple(value.shape)}")
-                own[name].copy_(value)
+                target.copy_(value)
         return None, []
 
     def _params(self, req: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
+        """Parameters (or their .grad) by name: the names asked for, each resolved by attribute
+        path (None where the path reaches no parameter), or every named_parameters() entry."""
         module = self._module(req)
-        if req.get("grads"):
-            values = {n: p.grad for n, p in module.named_parameters()}
+        names = req.get("names")
+        if isinstance(names, list):
+            found = {str(n): resolve_parameter(module, str(n)) for n in names[:1000]}
         else:
-            values = {n: p for n, p in module.named_parameters()}
+            found = dict(module.named_parameters())
+        if req.get("grads"):
+            values = {n: (p.grad if p is not None else None) for n, p in found.items()}
+        else:
+            values = {n: (p.detach() if p is not None else None) for n, p in found.items()}
         return self._answer(values, keep=False)
 
     def _backward(self, req: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
