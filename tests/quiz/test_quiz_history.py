@@ -114,7 +114,7 @@ def test_the_file_is_readable_json_with_korean_kept_as_is(tmp_path):
     path = tmp_path / FILENAME
     save_history(record(History(), "rnn", [("순환", "rnn", True)], 1, "t"), path)
     text = path.read_text(encoding="utf-8")
-    assert "순환" in text and json.loads(text)["version"] == 1
+    assert "순환" in text and json.loads(text)["version"] == 2
 
 
 def test_state_files_live_only_under_the_state_dir(tmp_path, monkeypatch):

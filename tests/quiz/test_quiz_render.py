@@ -4,14 +4,16 @@ table; bank text is never interpreted as markup; 40 columns stay readable in bot
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from seqlab.quiz import render
+from seqlab.quiz import render, render_memory
 from seqlab.quiz.bank import Choice, Question
 from seqlab.quiz.history import TopicStats
+from seqlab.quiz.schedule import TopicMemory
 from seqlab.quiz.session import Planned, Session, plan
 
 
@@ -114,14 +116,26 @@ def test_topics_list_shows_counts_and_how_to_start():
     assert "quiz lstm" in text
 
 
-def test_stats_table_shows_each_topic_and_fits_40_columns():
-    stats = [TopicStats("transformer", 2, 10, 7, 80, "2024-05-02T10:00:00", 3)]
-    wide = console(60)
-    render.render_stats(wide, stats, "ko")
+def test_stats_table_shows_memory_per_topic_and_fits_40_columns():
+    runs = [TopicStats("transformer", 2, 10, 7, 80, "2024-05-02T10:00:00", 3)]
+    memory = [TopicMemory("transformer", seen=6, total=9, due_today=2, due_week=5,
+                          retention=0.873),
+              TopicMemory("mdn", seen=1, total=26, due_today=0, due_week=1, retention=None)]
+    wide = console(100)
+    render_memory.render_stats(wide, memory, runs, "ko")
     text = wide.export_text()
-    assert "transformer" in text and "7/10" in text and "80%" in text and "2024-05-02" in text
+    assert re.search(r"transformer\s+6/9\s+2\s+5\s+87%\s+2\s+7/10\s+2024-05-02", text), text
+    assert re.search(r"mdn\s+1/26\s+0\s+1\s+—", text), text
+    assert "기억률" in text and "오늘 복습" in text
     for lang in ("en", "ko"):
         narrow = console(40)
-        render.render_stats(narrow, stats, lang)
-        assert "transformer" in narrow.export_text()
+        render_memory.render_stats(narrow, memory, runs, lang)
+        out = narrow.export_text()
+        assert "transformer" in out and "87%" in out and "6/9" in out
         assert_fits(narrow, 40)
+
+
+def test_stats_without_any_history_says_how_to_start():
+    c = console(60)
+    render_memory.render_stats(c, [TopicMemory("lstm", 0, 25, 0, 0, None)], [], "en")
+    assert "No quiz history yet" in c.export_text()

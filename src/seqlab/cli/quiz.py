@@ -1,8 +1,13 @@
 """`quiz`: drill the week's concepts in the terminal (thin: parse -> session -> render -> exit).
 
+`quiz` (or `quiz --due`) asks what FSRS says is due today, then new questions up to a daily
+limit; `quiz TOPIC` asks a seeded sample of one bank; `--from-feedback FILE` drills what a
+graded feedback file names. Every answer updates the question's spaced-repetition schedule.
+
 Start-up stays about as fast as importing Rich: nothing here (or in seqlab.quiz) imports
-torch, numpy or nbformat. Exit codes: 0 done (also at end of input), 1 internal failure or
-broken bank, 2 usage error, 130 interrupted.
+torch, numpy or nbformat, and the scheduler (fsrs) loads only once a session has answers to
+schedule or `--stats` has cards to read. Exit codes: 0 done (also at end of input), 1
+internal failure or broken bank, 2 usage error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,14 +18,16 @@ import json
 import os
 import random
 import sys
-import time
 from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from seqlab.errors import SeqlabError, UsageError
 from seqlab.quiz.bank import (
     Bank,
     Question,
+    QuizError,
     count_questions,
     find_bank_dir,
     list_topics,
@@ -29,15 +36,14 @@ from seqlab.quiz.bank import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
 
-    from rich.console import Console
-
-    from seqlab.quiz.session import Session
+    from seqlab.quiz.history import LoadResult
+    from seqlab.quiz.session import Planned
 
 __all__ = ["build_parser", "default_lang", "main"]
 
 DEFAULT_COUNT = 10
+DEFAULT_NEW = 10  # seqlab.quiz.due.DEFAULT_NEW; not imported so --help stays light
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,14 +53,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, "see quiz --help")
 
 
-def _positive(text: str) -> int:
+def _count(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _count(text, 1)
+
+
+def _non_negative(text: str) -> int:
+    return _count(text, 0)
 
 
 def default_lang(environ: dict[str, str] | None = None) -> str:
@@ -67,22 +81,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="quiz",
         description="Drill the sequence-models week (RNN, LSTM, GRU, attention, MDN) "
-                    "in English or Korean.",
+                    "in English or Korean, with spaced repetition (FSRS).",
         epilog="Answers can be piped, one per line: quiz lstm -n 3 --seed 1 < answers.txt",
     )
-    parser.add_argument("topic", nargs="?", help="a topic from `quiz --list`, or `all`")
-    parser.add_argument("--list", action="store_true", help="list topics (the default)")
-    parser.add_argument("-n", type=_positive, default=DEFAULT_COUNT, metavar="N",
-                        help=f"number of questions (default {DEFAULT_COUNT})")
+    parser.add_argument("topic", nargs="?",
+                        help="a topic from `quiz --list`, or `all`; none: what is due today")
+    parser.add_argument("--list", action="store_true", help="list topics")
+    parser.add_argument("-n", type=_positive, default=None, metavar="N",
+                        help=f"number of questions (default {DEFAULT_COUNT}; "
+                             "with --due: no limit)")
     parser.add_argument("--lang", choices=("ko", "en"), default=None,
                         help="language (default from LANG: Korean for ko*)")
     parser.add_argument("--seed", type=int, default=None, help="replay a given question order")
     parser.add_argument("--tag", default=None, help="only questions with this tag")
     parser.add_argument("--review", action="store_true",
                         help="only questions whose last answer was wrong")
+    parser.add_argument("--due", action="store_true",
+                        help="what is due today (all topics, or TOPIC), then new questions")
+    parser.add_argument("--new", type=_non_negative, default=None, metavar="N",
+                        help=f"new questions per day in a due session (default {DEFAULT_NEW})")
+    parser.add_argument("--from-feedback", type=Path, default=None, metavar="FILE",
+                        help="drill the misconceptions named in feedback/STUDENT.md or .html")
+    parser.add_argument("--rate", action="store_true",
+                        help="after a right answer, ask how hard it felt (schedules it)")
     parser.add_argument("--json", action="store_true",
                         help="print the result as JSON on stdout (the quiz goes to stderr)")
-    parser.add_argument("--stats", action="store_true", help="your history per topic")
+    parser.add_argument("--stats", action="store_true",
+                        help="per topic: seen, due today, due this week, retention")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -112,120 +137,184 @@ def _select(topic: str, banks: dict[str, Bank], tag: str | None) -> list[Questio
             close = difflib.get_close_matches(tag, tags, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"tags: {', '.join(tags)}"
             raise UsageError(f"no question in '{topic}' has tag '{tag}'", hint)
+        questions = [q for q in questions if tag in q.tags]
     return questions
 
 
-def _ask_all(session: Session, console: Console, lang: str) -> int | None:
-    """Run the question loop; return None when finished, else the exit code of the stop."""
-    from rich.markup import escape
-
-    from seqlab.quiz import render
-    from seqlab.quiz.session import InvalidAnswer
-
-    echo = not sys.stdin.isatty()
-    try:
-        while (planned := session.current) is not None:
-            render.render_question(console, planned, session.position, session.total, lang)
-            while True:
-                raw = console.input(render.prompt_markup(planned, lang))
-                if echo:
-                    console.print(escape(raw), highlight=False)
-                try:
-                    outcome = session.submit(raw)
-                    break
-                except InvalidAnswer as invalid:
-                    render.render_invalid(console, invalid, lang)
-            render.render_outcome(console, outcome, lang)
-    except EOFError:
-        console.print()
-        return 0
-    except KeyboardInterrupt:
-        console.print()
-        return 130
-    return None
+def _check_options(args: argparse.Namespace) -> None:
+    if args.from_feedback is not None and (args.topic or args.tag or args.review or args.due):
+        raise UsageError("--from-feedback picks its own questions",
+                         "use it without a topic, --tag, --review or --due")
+    if args.due and args.review:
+        raise UsageError("--due and --review are different sessions", "use one of them")
+    due_mode = args.due or (args.topic is None and args.from_feedback is None)
+    if args.new is not None and not due_mode:
+        raise UsageError("--new sets the new questions per day of a due session",
+                         "use it with `quiz` or `quiz --due`")
 
 
-def _result_json(args: argparse.Namespace, lang: str, seed: int, session: Session,
-                 stopped: bool) -> dict[str, Any]:
-    from seqlab.quiz.session import expected_input
+class _Run:
+    """What every session shares: consoles, the loaded history and the session's clock."""
 
-    score = session.score()
-    rows = []
-    for number, planned in enumerate(session.planned):
-        outcome = session.outcomes[number] if number < len(session.outcomes) else None
-        q = planned.question
-        rows.append({
-            "id": q.id, "topic": q.topic, "kind": q.kind, "tags": list(q.tags),
-            "answer": outcome.given if outcome else None,
-            "expected": expected_input(planned),
-            "correct": outcome.correct if outcome else None,
-        })
-    return {
-        "topic": args.topic, "lang": lang, "seed": seed, "tag": args.tag,
-        "review": args.review, "finished": score.finished, "stopped": stopped,
-        "score": {"correct": score.correct, "answered": score.answered,
-                  "total": score.total, "percent": score.percent},
-        "questions": rows,
-    }
+    def __init__(self, args: argparse.Namespace, lang: str) -> None:
+        from seqlab.quiz import history as hist
+        from seqlab.quiz import render
+
+        self.args, self.lang, self.render = args, lang, render
+        self.console = render.make_console(stderr=args.json)
+        self.notices = render.make_console(stderr=True)
+        self.now = datetime.now().astimezone()
+        self.loaded: LoadResult = hist.load_history(now=self.now)
+        if self.loaded.warning:
+            self.notice(self.loaded.warning)
+        self.seed = args.seed if args.seed is not None else random.randrange(1, 1_000_000)
+
+    def notice(self, text: str) -> None:
+        self.render.render_notice(self.notices, text)
+
+    def print(self, text: str) -> None:
+        from rich.markup import escape
+
+        self.console.print(escape(text))
+
+    def play(self, planned: list[Planned], label: str, *,
+             replay: tuple[str, int, str] | None = None, mode: str = "topic",
+             upcoming: list[Question] | None = None) -> int:
+        """Ask, grade, schedule, save; then the summary (and the next review for a due run)."""
+        from seqlab.quiz import history as hist
+        from seqlab.quiz.play import ask_all, finish, result_json
+        from seqlab.quiz.session import Session
+
+        session = Session(planned)
+        stop_code = ask_all(session, self.console, self.lang, rate=self.args.rate)
+        history = finish(self.loaded.history, session, label, self.now)
+        if session.outcomes and (warning := hist.save_history(history)):
+            self.notice(warning)
+        self.render.render_summary(self.console, session, self.lang,
+                                   stopped=stop_code is not None, replay=replay)
+        if upcoming is not None:
+            from seqlab.quiz.due import next_review
+            from seqlab.quiz.render_memory import render_next_review
+
+            when, count = next_review(upcoming, history.questions, self.now)
+            render_next_review(self.console, when, count, self.now, self.lang)
+        if self.args.json:
+            meta = {"mode": mode, "topic": self.args.topic, "lang": self.lang,
+                    "seed": self.seed, "tag": self.args.tag, "review": self.args.review,
+                    "stopped": stop_code is not None}
+            print(json.dumps(result_json(session, history, **meta), ensure_ascii=False))
+        return stop_code or 0
 
 
-def _run_quiz(args: argparse.Namespace, directory: Path, lang: str) -> int:
+def _run_topic(args: argparse.Namespace, directory: Path, lang: str) -> int:
     banks = _load(args.topic, directory)
-    from seqlab.quiz import history as hist
-    from seqlab.quiz import render
-    from seqlab.quiz.session import Session, plan
-
-    console = render.make_console(stderr=args.json)
-    notices = render.make_console(stderr=True)
     questions = _select(args.topic, banks, args.tag)
-    loaded = hist.load_history()
-    if loaded.warning:
-        render.render_notice(notices, loaded.warning)
+    from seqlab.quiz import history as hist
+    from seqlab.quiz.session import plan
+
+    run = _Run(args, lang)
     only_ids = None
     if args.review:
         topics = list(banks) if args.topic == "all" else [args.topic]
-        only_ids = hist.missed_ids(loaded.history, topics)
+        only_ids = hist.missed_ids(run.loaded.history, topics)
         if not only_ids:
-            console.print(render.message(lang, "review.none", topic=args.topic))
+            run.print(run.render.message(lang, "review.none", topic=args.topic))
             return 0
-    seed = args.seed if args.seed is not None else random.randrange(1, 1_000_000)
-    session = Session(plan(questions, n=args.n, seed=seed, tag=args.tag, only_ids=only_ids))
-    stop_code = _ask_all(session, console, lang)
-    stopped = stop_code is not None
-    if session.outcomes:
-        results = [(o.planned.question.id, o.planned.question.topic, o.correct)
-                   for o in session.outcomes]
-        hist.record(loaded.history, args.topic, results, session.total,
-                    time.strftime("%Y-%m-%dT%H:%M:%S"))
-        warning = hist.save_history(loaded.history)
-        if warning:
-            render.render_notice(notices, warning)
-    extra = (f" -n {args.n}" if args.n != DEFAULT_COUNT else "") + (
-        f" --tag {args.tag}" if args.tag else "")
-    replay = None if args.review else (args.topic, seed, extra)
-    render.render_summary(console, session, lang, stopped=stopped, replay=replay)
-    if args.json:
-        print(json.dumps(_result_json(args, lang, seed, session, stopped), ensure_ascii=False))
-    return stop_code or 0
+    n = args.n or DEFAULT_COUNT
+    planned = plan(questions, n=n, seed=run.seed, only_ids=only_ids)
+    extra = (f" -n {n}" if n != DEFAULT_COUNT else "") + (f" --tag {args.tag}" if args.tag else "")
+    replay = None if args.review else (args.topic, run.seed, extra)
+    return run.play(planned, args.topic, replay=replay)
+
+
+def _run_due(args: argparse.Namespace, directory: Path, lang: str) -> int:
+    topic = args.topic or "all"
+    questions = _select(topic, _load(topic, directory), args.tag)
+    from seqlab.quiz.due import plan_due
+    from seqlab.quiz.render_memory import render_due_header, render_nothing_due
+
+    run = _Run(args, lang)
+    new_limit = DEFAULT_NEW if args.new is None else args.new
+    due = plan_due(questions, run.loaded.history.questions, run.now, new_limit=new_limit,
+                   seed=run.seed, n=args.n)
+    if not due.planned:
+        render_nothing_due(run.console, due, run.now, lang)
+        if args.json:
+            print(json.dumps({"mode": "due", "due_today": 0, "new_today": due.new_today,
+                              "new_limit": new_limit, "unseen": due.unseen,
+                              "next_due": due.next_due.isoformat() if due.next_due else None,
+                              "next_count": due.next_count}, ensure_ascii=False))
+        return 0
+    render_due_header(run.console, due, lang)
+    return run.play(due.planned, "due" if topic == "all" else f"{topic} --due", mode="due",
+                    upcoming=questions)
+
+
+def _run_feedback(args: argparse.Namespace, directory: Path, lang: str) -> int:
+    from seqlab.quiz.from_feedback import drill_questions, read_feedback
+    from seqlab.quiz.render_memory import render_drill_header
+    from seqlab.quiz.session import arrange
+
+    path: Path = args.from_feedback
+    practices = read_feedback(path)
+    run = _Run(args, lang)
+    if not practices:
+        run.print(run.render.message(lang, "feedback.nothing", file=str(path)))
+        return 0
+    drill = drill_questions(practices, load_banks(directory), DEFAULT_COUNT, run.seed)
+    for skipped in drill.skipped:
+        run.notice(run.render.message(lang, "feedback.skipped", file=str(path),
+                                      command=skipped.command))
+    if not drill.questions:
+        raise QuizError(f"{path}: none of its {len(practices)} practice command(s) matches a "
+                        "question in the banks", "the banks may be older than the feedback")
+    render_drill_header(run.console, str(path), [p.command.removeprefix("quiz ")
+                                                 for p in drill.practices], lang)
+    planned = arrange(drill.questions[:args.n], random.Random(run.seed))
+    return run.play(planned, "feedback", mode="feedback")
+
+
+def _run_stats(args: argparse.Namespace, lang: str) -> int:
+    from seqlab.quiz import history as hist
+    from seqlab.quiz import render
+    from seqlab.quiz.render_memory import render_stats
+    from seqlab.quiz.schedule import overview
+
+    now = datetime.now().astimezone()
+    loaded = hist.load_history(now=now)
+    if loaded.warning:
+        render.render_notice(render.make_console(stderr=True), loaded.warning)
+    try:
+        banks: dict[str, Bank] | None = load_banks()
+    except QuizError:
+        banks = None  # the history alone still answers
+    totals = {t: len(b.questions) for t, b in banks.items()} if banks is not None else None
+    known = {q.id for b in banks.values() for q in b.questions} if banks is not None else None
+    runs = hist.topic_stats(loaded.history)
+    played = {s.topic for s in runs}
+    memory = [m for m in overview(loaded.history, now, totals, known)
+              if m.seen or m.topic in played]
+    if not args.json:
+        render_stats(render.make_console(), memory, runs, lang)
+        return 0
+    rows: dict[str, dict[str, Any]] = {m.topic: {"topic": m.topic, "sessions": 0, "answered": 0,
+                                                 "correct": 0, "best_percent": 0,
+                                                 "last_played": "", "to_review": 0}
+                                       for m in memory}
+    for s in runs:
+        rows.setdefault(s.topic, {}).update(vars(s))
+    for m in memory:
+        rows[m.topic].update({k: v for k, v in vars(m).items() if k != "topic"})
+    print(json.dumps({"topics": [rows[t] for t in sorted(rows)]}, ensure_ascii=False))
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     lang = args.lang or default_lang()
     if args.stats:
-        from seqlab.quiz import history as hist
-        from seqlab.quiz import render
-
-        loaded = hist.load_history()
-        if loaded.warning:
-            render.render_notice(render.make_console(stderr=True), loaded.warning)
-        stats = hist.topic_stats(loaded.history)
-        if args.json:
-            print(json.dumps({"topics": [vars(s) for s in stats]}, ensure_ascii=False))
-        else:
-            render.render_stats(render.make_console(), stats, lang)
-        return 0
+        return _run_stats(args, lang)
     directory = find_bank_dir()
-    if args.list or args.topic is None:
+    if args.list:
         counts = {t: count_questions(directory / f"{t}.toml") for t in list_topics(directory)}
         if args.json:
             print(json.dumps({"topics": counts}))
@@ -234,7 +323,12 @@ def _run(args: argparse.Namespace) -> int:
 
             render.render_topics(render.make_console(), counts, lang)
         return 0
-    return _run_quiz(args, directory, lang)
+    _check_options(args)
+    if args.from_feedback is not None:
+        return _run_feedback(args, directory, lang)
+    if args.topic is None or args.due:
+        return _run_due(args, directory, lang)
+    return _run_topic(args, directory, lang)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,12 @@
 history problem must never cost the student their quiz: a corrupt file is reported and
 renamed aside, and a failed write becomes a warning. The functions that change the
 history are pure; only :func:`load_history` and :func:`save_history` touch the disk.
+
+Version 2 adds each question's FSRS memory state (``card``, see :mod:`seqlab.quiz.schedule`)
+and when it was first seen (``first_seen``, for the daily limit of new questions). A
+version 1 file is migrated on load: each question gets the card of one review, rated by
+its last answer (wrong: Again, right: Good), at the last time its topic was played; the
+original is kept next to it as ``quiz-history.json.v1``.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +39,7 @@ __all__ = [
 ]
 
 FILENAME = "quiz-history.json"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
@@ -51,6 +58,7 @@ class History:
 class LoadResult:
     history: History
     warning: str | None = None
+    migrated_from: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,9 +86,30 @@ def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def _time_ok(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _number_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _card_ok(card: Any) -> bool:
+    """The fields ``fsrs.Card.from_dict`` reads, with the types it needs."""
+    return isinstance(card, dict) and (
+        isinstance(card.get("card_id"), int) and card.get("state") in (1, 2, 3)
+        and (card.get("step") is None or _count(card.get("step")))
+        and _number_or_none(card.get("stability")) and _number_or_none(card.get("difficulty"))
+        and _time_ok(card.get("due"))
+        and (card.get("last_review") is None or _time_ok(card.get("last_review"))))
+
+
 def _validate(data: Any) -> History:
     """Check every field later code relies on: a hand-edited file must not crash the quiz."""
-    if not isinstance(data, dict) or data.get("version") != VERSION:
+    if not isinstance(data, dict) or data.get("version") not in (1, VERSION):
         raise ValueError("not a seqlab quiz history (missing version)")
     sessions, questions = data.get("sessions"), data.get("questions")
     if not isinstance(sessions, list) or not all(isinstance(s, dict) for s in sessions):
@@ -99,7 +128,42 @@ def _validate(data: Any) -> History:
         for v in questions.values()
     ):
         raise ValueError("'questions' is not a map of question records")
+    if data["version"] == VERSION and not all(
+        ("card" not in v or _card_ok(v["card"]))
+        and ("first_seen" not in v or _time_ok(v["first_seen"]))
+        for v in questions.values()
+    ):
+        raise ValueError("a question's memory state (card) is malformed")
     return History(sessions=sessions, questions=questions)
+
+
+def _played_at(text: Any) -> datetime | None:
+    """A version 1 session time (local, no zone) as an aware time."""
+    try:
+        value = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    if value is None:
+        return None
+    return value if value.tzinfo else value.astimezone()
+
+
+def migrate_v1(history: History, now: datetime) -> History:
+    """Give every version 1 question an FSRS card, as if reviewed once when last played."""
+    from seqlab.quiz.schedule import review
+
+    played: dict[str, datetime] = {}
+    for s in history.sessions:
+        when = _played_at(s.get("when"))
+        for topic in s.get("per_topic", {}) if when else ():
+            played[topic] = max(played.get(topic, when), when)
+    for entry in history.questions.values():
+        when = min(played.get(entry["topic"], now), now)
+        if "card" not in entry:
+            rating = "again" if entry.get("last") == "wrong" else "good"
+            entry["card"] = review(None, rating, when)
+        entry.setdefault("first_seen", when.astimezone(UTC).isoformat())
+    return history
 
 
 def _aside_path(path: Path) -> Path:
@@ -113,8 +177,9 @@ def _aside_path(path: Path) -> Path:
     return aside
 
 
-def load_history(path: Path | None = None) -> LoadResult:
-    """Read the history; a missing file is empty, a corrupt one is renamed aside."""
+def load_history(path: Path | None = None, now: datetime | None = None) -> LoadResult:
+    """Read the history; a missing file is empty, a corrupt one is renamed aside, an old
+    one is migrated (``now`` stands in for times the old file did not record)."""
     path = path or history_path()
     try:
         raw = path.read_bytes()
@@ -123,7 +188,8 @@ def load_history(path: Path | None = None) -> LoadResult:
     except OSError as exc:
         return LoadResult(History(), f"cannot read quiz history {path}: {exc.strerror or exc}")
     try:
-        return LoadResult(_validate(json.loads(raw.decode("utf-8"))))
+        data = json.loads(raw.decode("utf-8"))
+        history = _validate(data)
     except (ValueError, TypeError) as exc:
         aside = _aside_path(path)
         try:
@@ -132,6 +198,16 @@ def load_history(path: Path | None = None) -> LoadResult:
             return LoadResult(History(), f"quiz history {path} is corrupt ({exc}); ignoring it")
         reason = str(exc).splitlines()[0]
         return LoadResult(History(), f"quiz history was corrupt ({reason}); moved it to {aside}")
+    if data["version"] == VERSION:
+        return LoadResult(history)
+    backup = path.with_name(f"{path.name}.v{data['version']}")
+    try:
+        if not backup.exists():
+            backup.write_bytes(raw)
+    except OSError:
+        pass  # the migrated history is still saved; only the keepsake copy is missing
+    migrated = migrate_v1(history, now or datetime.now(UTC))
+    return LoadResult(migrated, migrated_from=data["version"])
 
 
 def save_history(history: History, path: Path | None = None) -> str | None:

@@ -7,7 +7,6 @@ lines, Korean included, stay aligned and readable down to 40 columns.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, Group
@@ -17,10 +16,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from seqlab.quiz.messages import MESSAGES, message
 from seqlab.quiz.session import InvalidAnswer, Outcome, Planned, Score, Session, expected_input
-
-if TYPE_CHECKING:
-    from seqlab.quiz.history import TopicStats
 
 __all__ = [
     "MESSAGES",
@@ -31,99 +28,10 @@ __all__ = [
     "render_notice",
     "render_outcome",
     "render_question",
-    "render_stats",
     "render_summary",
     "render_topics",
     "score_line",
 ]
-
-MESSAGES: dict[str, dict[str, str]] = {
-    "en": {
-        "topics.title": "Quiz topics",
-        "topics.topic": "topic",
-        "topics.count": "questions",
-        "topics.start": "Start one with [bold]quiz TOPIC[/] (e.g. quiz {example}), "
-                        "or [bold]quiz all[/]. Options: -n N, --lang ko|en, --tag TAG, --review.",
-        "kind.single": "Choose one number",
-        "kind.multi": "Choose every right number (e.g. 1,3)",
-        "kind.truefalse": "1 = true, 2 = false",
-        "kind.short": "Type the answer",
-        "true": "True",
-        "false": "False",
-        "hint.empty": "Please type an answer (nothing was counted).",
-        "hint.not-a-number": "Type a number from 1 to {limit} (nothing was counted).",
-        "hint.one-number": "Type just one number from 1 to {limit} (nothing was counted).",
-        "hint.out-of-range": "Choose between 1 and {limit} (nothing was counted).",
-        "hint.truefalse": "Type 1 (true) or 2 (false) (nothing was counted).",
-        "right": "✔ Correct",
-        "wrong": "✘ Wrong",
-        "answer.was": "The answer: {answer}",
-        "summary.title": "Results",
-        "summary.question": "question",
-        "summary.given": "your answer",
-        "summary.result": "result",
-        "result.right": "right",
-        "result.wrong": "wrong",
-        "result.skipped": "—",
-        "score": "Score: {correct}/{answered} ({percent}%)",
-        "stopped": "Stopped after {answered} of {total} questions.",
-        "replay": "Same questions again: quiz {topic} --seed {seed}{extra}",
-        "stats.title": "Quiz history",
-        "stats.empty": "No quiz history yet. Start with: quiz lstm",
-        "stats.topic": "topic",
-        "stats.runs": "runs",
-        "stats.correct": "right",
-        "stats.best": "best",
-        "stats.last": "last played",
-        "stats.review": "review",
-        "review.none": "Nothing to review in {topic}: no question was missed last time.",
-    },
-    "ko": {
-        "topics.title": "퀴즈 주제",
-        "topics.topic": "주제",
-        "topics.count": "문항 수",
-        "topics.start": "[bold]quiz 주제[/] 로 시작하세요 (예: quiz {example}), "
-                        "전체는 [bold]quiz all[/]. 옵션: -n N, --lang ko|en, --tag 태그, --review.",
-        "kind.single": "번호 하나를 고르세요",
-        "kind.multi": "맞는 번호를 모두 고르세요 (예: 1,3)",
-        "kind.truefalse": "1 = 참(O), 2 = 거짓(X)",
-        "kind.short": "답을 입력하세요",
-        "true": "참 (O)",
-        "false": "거짓 (X)",
-        "hint.empty": "답을 입력해 주세요 (채점되지 않았습니다).",
-        "hint.not-a-number": "1부터 {limit} 사이의 숫자를 입력하세요 (채점되지 않았습니다).",
-        "hint.one-number": "1부터 {limit} 사이의 숫자 하나만 입력하세요 (채점되지 않았습니다).",
-        "hint.out-of-range": "1부터 {limit} 사이에서 고르세요 (채점되지 않았습니다).",
-        "hint.truefalse": "1(참) 또는 2(거짓)를 입력하세요 (채점되지 않았습니다).",
-        "right": "✔ 정답",
-        "wrong": "✘ 오답",
-        "answer.was": "정답: {answer}",
-        "summary.title": "결과",
-        "summary.question": "문제",
-        "summary.given": "내 답",
-        "summary.result": "결과",
-        "result.right": "정답",
-        "result.wrong": "오답",
-        "result.skipped": "—",
-        "score": "점수: {correct}/{answered} ({percent}%)",
-        "stopped": "{total}문항 중 {answered}문항에서 멈췄습니다.",
-        "replay": "같은 문제 다시 풀기: quiz {topic} --seed {seed}{extra}",
-        "stats.title": "퀴즈 기록",
-        "stats.empty": "아직 퀴즈 기록이 없습니다. 시작: quiz lstm",
-        "stats.topic": "주제",
-        "stats.runs": "횟수",
-        "stats.correct": "정답",
-        "stats.best": "최고",
-        "stats.last": "최근",
-        "stats.review": "복습",
-        "review.none": "{topic}에서 복습할 문제가 없습니다: 지난번에 틀린 문제가 없어요.",
-    },
-}
-
-
-def message(lang: str, key: str, **params: object) -> str:
-    return MESSAGES[lang][key].format(**params)
-
 
 def make_console(*, stderr: bool = False) -> Console:
     """Colour only when the terminal allows it (Rich honours NO_COLOR); no auto-highlight."""
@@ -245,26 +153,6 @@ def render_summary(console: Console, session: Session, lang: str, *, stopped: bo
     if replay is not None:
         topic, seed, extra = replay
         console.print(f"[dim]{escape(message(lang, 'replay', topic=topic, seed=seed, extra=extra))}[/]")
-
-
-def render_stats(console: Console, stats: Sequence[TopicStats], lang: str) -> None:
-    """One row per topic; the date column is dropped on narrow terminals."""
-    if not stats:
-        console.print(message(lang, "stats.empty"))
-        return
-    with_date = console.width >= 56
-    table = Table(title=message(lang, "stats.title"), box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
-    table.add_column(message(lang, "stats.topic"), no_wrap=True)
-    for key in ("runs", "correct", "best", "review"):
-        table.add_column(message(lang, f"stats.{key}"), justify="right", no_wrap=True)
-    if with_date:
-        table.add_column(message(lang, "stats.last"), no_wrap=True)
-    for s in stats:
-        row = [escape(s.topic), str(s.sessions), f"{s.correct}/{s.answered}",
-               f"{s.best_percent}%", str(s.to_review)]
-        table.add_row(*row, *([escape(s.last_played[:10])] if with_date else []))
-    console.print(table)
 
 
 def render_notice(console: Console, text: str) -> None:

@@ -12,7 +12,7 @@ import math
 import random
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from seqlab.quiz.bank import Choice, Question
 
@@ -22,15 +22,22 @@ __all__ = [
     "Planned",
     "Score",
     "Session",
+    "arrange",
     "check_answer",
     "expected_input",
     "normalise_short",
     "parse_answer",
+    "parse_felt",
     "plan",
 ]
 
 _TRUE_WORDS = {"t", "true", "y", "yes", "o", "참", "예", "네", "맞음"}
 _FALSE_WORDS = {"f", "false", "n", "no", "x", "거짓", "아니오", "아니요", "틀림"}
+_FELT_WORDS = {
+    "hard": {"1", "h", "hard", "어려움", "어려워요"},
+    "good": {"", "2", "g", "good", "보통"},
+    "easy": {"3", "e", "easy", "쉬움", "쉬워요"},
+}
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$")
 
 
@@ -66,11 +73,17 @@ class Planned:
         return tuple(pos for pos, bank_no in enumerate(self.order, 1) if bank_no in wanted)
 
 
+FELT = ("hard", "good", "easy")
+
+
 @dataclass(frozen=True)
 class Outcome:
+    """``felt``: how hard a right answer felt (``hard``/``good``/``easy``) when asked, else None."""
+
     planned: Planned
     given: str
     correct: bool
+    felt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,8 +118,14 @@ def plan(
     rng.shuffle(pool)
     if n is not None:
         pool = pool[:n]
+    return arrange(pool, rng)
+
+
+def arrange(questions: Iterable[Question], rng: random.Random) -> list[Planned]:
+    """Keep the questions' order, shuffle each one's choices (the spaced-repetition planner
+    orders questions by due date and only needs the choices shuffled)."""
     planned = []
-    for q in pool:
+    for q in questions:
         order = list(range(1, len(q.choices) + 1))
         rng.shuffle(order)
         planned.append(Planned(q, tuple(order)))
@@ -185,6 +204,15 @@ def parse_answer(planned: Planned, raw: str) -> tuple[int, ...] | str:
     return tuple(sorted(set(numbers)))
 
 
+def parse_felt(raw: str) -> str:
+    """How a right answer felt: ``hard``, ``good`` (also just Enter) or ``easy``."""
+    word = raw.strip().lower().rstrip(".")
+    for felt, words in _FELT_WORDS.items():
+        if word in words:
+            return felt
+    raise InvalidAnswer("felt", 3)
+
+
 def check_answer(planned: Planned, raw: str) -> Outcome:
     """Grade one answer; raises InvalidAnswer for input that is not an answer."""
     parsed = parse_answer(planned, raw)
@@ -239,6 +267,13 @@ class Session:
         outcome = check_answer(current, raw)
         self.outcomes.append(outcome)
         return outcome
+
+    def rate_last(self, felt: str) -> Outcome:
+        """Record how hard the last (right) answer felt; FSRS schedules it accordingly."""
+        if not self.outcomes or not self.outcomes[-1].correct or felt not in FELT:
+            raise ValueError(f"cannot rate {felt!r} here")
+        self.outcomes[-1] = replace(self.outcomes[-1], felt=felt)
+        return self.outcomes[-1]
 
     def score(self) -> Score:
         right = sum(1 for o in self.outcomes if o.correct)
