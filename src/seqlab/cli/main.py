@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from seqlab.errors import SeqlabError, UsageError
 
-from . import course
+from . import course, export, report
 
 __all__ = ["main"]
 
@@ -66,6 +66,8 @@ def _build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="rebuild assignments/ from solutions/ (course authors)")
     generate.add_argument("--check", action="store_true", help="exit 1 if assignments/ is out of date")
     course.register(commands)
+    report.register(commands)
+    export.register(commands)
     return parser
 
 
@@ -128,7 +130,8 @@ def _generate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="sqlalchemy")
     args = _build_parser().parse_args(argv)
-    handlers = {"grade": _grade, "check": _check, "generate": _generate, **course.HANDLERS}
+    handlers = {"grade": _grade, "check": _check, "generate": _generate, **course.HANDLERS, **report.HANDLERS,
+                **export.HANDLERS}
     try:
         code = handlers[args.command](args)
     except SeqlabError as exc:
