@@ -88,7 +88,7 @@ def _grade(args: argparse.Namespace) -> int:
         **({"jobs": int(args.jobs)} if args.jobs else {}),
     )
     with GradingProgress() as progress:
-        run = grade_class(assignment, [p.resolve() for p in args.paths], options,
+        run = grade_class(assignment, [p.absolute() for p in args.paths], options,  # links: discover judges
                           on_result=progress.advance, on_start=progress.start)
     if args.gradebook:
         from seqlab.grading.gradebook import record_in_gradebook

@@ -1,7 +1,8 @@
 """Rich output for `seqlab grade` and `seqlab check`: a progress bar, a table, a report.
 
 The only place that draws; engines hand over plain results. All text that came from a
-submission (student ids, messages) is escaped before Rich sees it as markup.
+submission (student ids, messages) loses its control characters (no escape sequence reaches the
+instructor's terminal) and is escaped before Rich sees it as markup (`_safe`).
 """
 
 from __future__ import annotations
@@ -10,16 +11,23 @@ from pathlib import Path
 from types import TracebackType
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from seqlab.grading.check import CheckReport
 from seqlab.grading.results import RunResult, SubmissionResult
+from seqlab.text import clean_line
 
 __all__ = ["GradingProgress", "print_check_report", "print_summary"]
 
 console = Console()
+
+
+def escape(text: object, limit: int = 300) -> str:
+    """Submission text as literal terminal output: one capped line, no control characters, no markup."""
+    return _markup_escape(clean_line(text, limit))
+
 _STATUS_STYLE = {"graded": "green", "invalid": "yellow", "error": "red", "timeout": "magenta"}
 
 

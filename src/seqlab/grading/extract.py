@@ -5,18 +5,28 @@ Which cells run: every code cell in order (setup, solution, and cells the studen
 except the skeleton's own check/demo/training cells, recognised by their nbgrader grade_id or,
 when an editor stripped the metadata, by their text matching the skeleton's. IPython magics
 and `!shell` lines become `pass`: they are never executed.
+
+Reading is defensive: the file is opened without following a final symlink and must still
+resolve inside the student's own folder once open; its size is checked before a byte is read;
+JSON nesting and the number of cells are bounded before nbformat sees the notebook (whose
+outputs are dropped unread); any failure becomes `invalid` with a one-line reason.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from seqlab.authoring.cells import cell_role
+from seqlab.text import clean_line
+
+from .discover import OUTSIDE
 
 __all__ = [
     "SKIPPED_ROLES",
@@ -28,6 +38,8 @@ __all__ = [
 ]
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_CELLS = 2000
+MAX_JSON_DEPTH = 64
 SKIPPED_ROLES = {"check", "demo", "train"}
 _CELL_MAGICS_WITH_PYTHON_BODY = {"time", "timeit", "capture", "prun"}
 _PY_CELL_MARKER = re.compile(r"^# ?%%.*$", re.MULTILINE)
@@ -91,15 +103,65 @@ def _source(cell: dict[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def _read_text(path: Path) -> str:
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ValueError(f"file is {size / 1e6:.1f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit "
-                         "(clear the notebook's outputs and resubmit)")
+def _open(path: Path, root: Path | None) -> int:
+    """A descriptor on the submission; with a `root`, never through a link leaving that folder."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if root is not None:
+        flags |= os.O_NOFOLLOW
     try:
-        return path.read_bytes().decode("utf-8")
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if root is not None and os.path.islink(path):
+            raise ValueError(OUTSIDE) from None
+        raise ValueError(f"cannot open the file ({type(exc).__name__})") from None
+    if root is not None:
+        try:
+            real = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            real = Path(os.path.realpath(path))
+        if real != root and root not in real.parents:
+            os.close(fd)
+            raise ValueError(OUTSIDE)
+    return fd
+
+
+def _read_text(path: Path, root: Path | None = None) -> str:
+    fd = _open(path, root)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ValueError(f"file is {info.st_size / 1e6:.1f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit "
+                             "(clear the notebook's outputs and resubmit)")
+        data = bytearray()
+        while len(data) <= MAX_FILE_BYTES:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        if len(data) > MAX_FILE_BYTES:
+            raise ValueError(f"file is over the {MAX_FILE_BYTES // 2**20} MB limit")
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"file is not UTF-8 text (byte {exc.start})") from None
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """True if lists/dicts nest deeper than `limit` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _notebook_cells(text: str, skip_texts: set[str], result: Extracted, setup: dict[str, str]) -> None:
@@ -109,15 +171,24 @@ def _notebook_cells(text: str, skip_texts: set[str], result: Extracted, setup: d
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid notebook JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise ValueError(f"notebook JSON nested too deeply (over {MAX_JSON_DEPTH} levels)") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cells", []), list):
         raise ValueError("not a Jupyter notebook (no list of cells)")  # noqa: TRY004 -- a reason, not a type bug
     major = raw.get("nbformat")
     if major not in (3, 4):
-        raise ValueError(f"unsupported notebook format version {major!r} (expected 4)")
+        raise ValueError(f"unsupported notebook format version {clean_line(repr(major), 40)} (expected 4)")
+    if len(raw.get("cells", [])) > MAX_CELLS:
+        raise ValueError(f"the notebook has {len(raw['cells'])} cells, over the limit of {MAX_CELLS}")
+    for cell in raw.get("cells", []):
+        if isinstance(cell, dict) and isinstance(cell.get("outputs"), list):
+            cell["outputs"] = []  # never graded: not even validated
+    if _too_deep(raw, MAX_JSON_DEPTH):
+        raise ValueError(f"notebook JSON nested too deeply (over {MAX_JSON_DEPTH} levels)")
     try:
         with warnings.catch_warnings():  # missing cell ids etc.: harmless for grading
             warnings.simplefilter("ignore")
-            notebook = nbformat.reads(text, as_version=4)
+            notebook = nbformat.reads(json.dumps(raw), as_version=4)
     except Exception as exc:  # noqa: BLE001 -- nbformat raises many types for malformed files
         raise ValueError(f"unreadable notebook ({type(exc).__name__})") from None
     code_cells = [c for c in notebook.cells if c.get("cell_type") == "code"]
@@ -155,18 +226,27 @@ def _module_cells(text: str, result: Extracted) -> None:
             result.cells.append({"index": index, "code": padded})
     if not result.cells:
         raise ValueError("the file is empty")
+    if len(result.cells) > MAX_CELLS:
+        raise ValueError(f"the file has {len(result.cells)} cells, over the limit of {MAX_CELLS}")
 
 
-def extract(student: str, path: Path, skip_texts: set[str], setup: dict[str, str] | None = None) -> Extracted:
-    """Read one submission; any problem becomes `invalid` with a one-line reason."""
+def extract(student: str, path: Path, skip_texts: set[str], setup: dict[str, str] | None = None,
+            root: Path | None = None) -> Extracted:
+    """Read one submission; any problem becomes `invalid` with a one-line reason.
+
+    `root` is the student's own folder (a real path): the file is read only if it resolves
+    inside it, and never through a final symlink."""
     result = Extracted(student=student, source=str(path))
     try:
-        text = _read_text(path)
+        text = _read_text(path, root)
         if path.suffix == ".ipynb":
             _notebook_cells(text, skip_texts, result, setup or {})
         else:
             _module_cells(text, result)
     except (ValueError, OSError) as exc:
         result.cells = []
-        result.invalid = str(exc)
+        result.invalid = clean_line(exc)
+    except (RecursionError, MemoryError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        result.cells = []  # a malformed structure nbformat or the cell walk tripped over
+        result.invalid = f"unreadable notebook ({type(exc).__name__})"
     return result

@@ -2,12 +2,16 @@
 
 Text comes from the result (messages the graders chose to show) and the assignment's feedback
 data (explanations in English and Korean, and the quiz command that drills each misconception).
-Everything from a submission is escaped; nothing from grader source ever gets here.
+Everything from a submission is escaped; nothing from grader source ever gets here. In
+Markdown that means one line with every markup character backslash-escaped (no forged
+headings, links or table cells); in HTML, `html.escape` of text already free of control characters.
 """
 
 from __future__ import annotations
 
 import html
+
+from seqlab.text import clean_line, markdown_escape
 
 from .results import SubmissionResult
 
@@ -27,20 +31,20 @@ def _text(entry: dict, key: str, lang: str) -> str:
     return str(value.get(lang, "")) if isinstance(value, dict) else str(value)
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("`", "\\`").replace("<", "&lt;").replace("|", "\\|")
+def _esc(text: object) -> str:
+    return html.escape(clean_line(text, 10**6), quote=True)
 
 
 def render_markdown(result: SubmissionResult, assignment: str, data: dict[str, dict]) -> str:
-    lines = [f"# {assignment}: feedback for {_md_escape(result.student)}", "",
+    lines = [f"# {assignment}: feedback for {markdown_escape(result.student)}", "",
              f"**Score: {result.score:g} / {result.max_score:g}** (status: {result.status})", ""]
     if result.error:
-        lines += [f"> {_md_escape(result.error)}", ""]
+        lines += [f"> {markdown_escape(result.error)}", ""]
     if result.tests:
         lines += ["| check | points | result |", "|---|---|---|"]
         for test in result.tests:
-            verdict = "passed" if test.passed else _md_escape(test.message or "failed")
-            lines.append(f"| {test.id} | {test.points:g}/{test.max_points:g} | {verdict} |")
+            verdict = "passed" if test.passed else markdown_escape(test.message or "failed")
+            lines.append(f"| {markdown_escape(test.id)} | {test.points:g}/{test.max_points:g} | {verdict} |")
         lines.append("")
     explained = _explanations(result, data)
     if explained:
@@ -56,12 +60,12 @@ def render_markdown(result: SubmissionResult, assignment: str, data: dict[str, d
                 lines += ["", f"Practice / 연습: `{entry['quiz']}`"]
             lines.append("")
     if result.notes:
-        lines += ["## Notes on your notebook", ""] + [f"- {_md_escape(n)}" for n in result.notes] + [""]
+        lines += ["## Notes on your notebook", ""] + [f"- {markdown_escape(n)}" for n in result.notes] + [""]
     return "\n".join(lines)
 
 
 def render_html(result: SubmissionResult, assignment: str, data: dict[str, dict]) -> str:
-    esc = html.escape
+    esc = _esc
     rows = "".join(
         f"<tr class='{'pass' if t.passed else 'fail'}'><td>{esc(t.id)}</td>"
         f"<td>{t.points:g}/{t.max_points:g}</td><td>{esc('passed' if t.passed else t.message or 'failed')}</td></tr>"

@@ -8,6 +8,7 @@ cannot cross as data (modules, numpy arrays, functions) comes back as a `Remote`
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import torch
@@ -15,18 +16,29 @@ import torch
 from seqlab.sandbox.client import SandboxSession
 from seqlab.sandbox.codec import decode_value, encode_value
 from seqlab.sandbox.wire import ProtocolError, RefToken
+from seqlab.text import clean_line
 
 __all__ = ["MissingDefinition", "Remote", "StudentError", "Submission"]
 
+_BUILTIN_EXCEPTIONS = frozenset(name for name, obj in vars(builtins).items()
+                                if isinstance(obj, type) and issubclass(obj, BaseException))
+
 
 class StudentError(Exception):
-    """The submission's code raised. Carries the type name, builtin bases and cell/line."""
+    """The submission's code raised. Carries the type name, builtin bases and cell/line.
+
+    Everything in `info` came from the submission's process: it is cleaned and capped here
+    (a short type name, a message of a few hundred characters, only real builtin exception
+    names as bases), so what reaches feedback is bounded whatever the child sends."""
 
     def __init__(self, info: dict[str, Any]) -> None:
-        self.type_name = str(info.get("type", "Exception"))
-        self.bases = [str(b) for b in info.get("bases", [])]
-        self.detail = str(info.get("message", ""))
-        self.where = info.get("where")
+        info = info if isinstance(info, dict) else {}
+        self.type_name = clean_line(info.get("type") or "Exception", 80)
+        bases = info.get("bases")
+        self.bases = [b for b in bases[:64] if b in _BUILTIN_EXCEPTIONS] if isinstance(bases, list) else []
+        self.detail = clean_line(info.get("message") or "", 200)
+        where = info.get("where")
+        self.where = clean_line(where, 40) if isinstance(where, str) else None
         super().__init__(self.describe())
 
     def is_a(self, builtin_name: str) -> bool:

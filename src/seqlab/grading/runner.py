@@ -3,6 +3,8 @@
 The pipeline is the list of steps in `grade_class`. Invalid files never reach a worker. A
 worker that dies (it should not: it runs only trusted code) costs the submission it was
 grading an `error` result after one retry on a fresh pool; every other student is still graded.
+Any other failure inside one student's job (reading the file, grading, a result that is not a
+valid record, rendering its feedback) becomes that student's `error` with a one-line reason.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from .assignments import Assignment
 from .discover import discover
 from .extract import Extracted, extract, skeleton_setup_cells, skeleton_skip_texts
 from .feedback import render_html, render_markdown
-from .results import RunResult, SubmissionResult, write_outputs
+from .results import RunResult, SubmissionResult, name_feedback_files, write_outputs
 from .worker import grade_job, init_worker, worker_ready
 
 __all__ = ["GradeOptions", "grade_class"]
@@ -53,7 +55,7 @@ def _job(assignment: Assignment, options: GradeOptions, sub: Extracted) -> dict:
 
 
 def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidden: list[str],
-              on_result: Callable[[dict], None]) -> list[dict]:
+              on_result: Callable[[dict, object], None]) -> list[dict]:
     """Grade jobs in worker processes; returns the jobs whose worker died (to retry).
 
     `jobs` may be a generator: the workers are started first, so their torch warm-up overlaps
@@ -73,9 +75,13 @@ def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidd
                 futures[pool.submit(grade_job, job)] = job
             for future in as_completed(futures):
                 try:
-                    on_result(future.result())
+                    data: object = future.result()
                 except BrokenProcessPool:
                     died.append(futures[future])
+                    continue
+                except Exception as exc:  # noqa: BLE001 -- recorded for that student
+                    data = exc
+                on_result(futures[future], data)
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -106,7 +112,12 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
                 record(SubmissionResult.failed(item.student, source, "invalid", item.problem or "no file",
                                                assignment.max_score))
                 continue
-            extracted = extract(item.student, item.path, skip_texts, setup)
+            try:
+                extracted = extract(item.student, item.path, skip_texts, setup, item.root)
+            except Exception as exc:  # noqa: BLE001 -- extract should say why itself; never stop the class
+                record(SubmissionResult.failed(item.student, source, "invalid",
+                                               f"unreadable submission ({type(exc).__name__})", assignment.max_score))
+                continue
             if extracted.invalid:
                 record(SubmissionResult.failed(item.student, source, "invalid", extracted.invalid,
                                                assignment.max_score))
@@ -114,7 +125,19 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
             yield _job(assignment, options, extracted)
 
     forbidden = _forbidden(assignment, options, paths)
-    accept = lambda data: record(SubmissionResult.from_dict(data))
+
+    def accept(job: dict, data: object) -> None:
+        try:
+            if isinstance(data, BaseException):
+                raise data
+            result = SubmissionResult.from_dict(data)
+            if result.student != job["student"]:
+                raise ValueError("the result names another student")
+        except Exception as exc:  # noqa: BLE001 -- this student's error, not the class's
+            result = SubmissionResult.failed(job["student"], job["source"], "error",
+                                             f"internal error: no valid result for this submission "
+                                             f"({type(exc).__name__})", assignment.max_score)
+        record(result)
     workers = min(options.jobs, sum(1 for item in found if item.path is not None and not item.problem))
     retry = _run_pool(jobs(), workers, options, forbidden, accept)
     for job in _run_pool(retry, min(options.jobs, len(retry)), options, forbidden, accept):
@@ -124,7 +147,19 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
 
     ordered = sorted(results.values(), key=lambda r: order.get(r.student, len(order)))
     run = RunResult(assignment.id, assignment.max_score, ordered)
-    feedback = {r.student: (render_markdown(r, assignment.id, assignment.feedback),
-                            render_html(r, assignment.id, assignment.feedback)) for r in ordered}
+    name_feedback_files(run)
+    feedback = {r.student: _render(r, assignment) for r in ordered}
     write_outputs(run, options.out_dir, feedback)
     return run
+
+
+def _render(result: SubmissionResult, assignment: Assignment) -> tuple[str, str]:
+    try:
+        return (render_markdown(result, assignment.id, assignment.feedback),
+                render_html(result, assignment.id, assignment.feedback))
+    except Exception as exc:  # noqa: BLE001 -- a page that cannot be drawn must not lose the class's files
+        bare = SubmissionResult.failed(result.student, result.source, "error",
+                                       f"internal error: feedback could not be rendered ({type(exc).__name__})",
+                                       result.max_score)
+        bare.feedback = result.feedback
+        return render_markdown(bare, assignment.id, {}), render_html(bare, assignment.id, {})

@@ -54,22 +54,41 @@ def worker_ready() -> None:
 
 
 def grade_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Grade one extracted submission; returns a SubmissionResult as a plain dict."""
+    """Grade one extracted submission; returns a SubmissionResult as a plain dict.
+
+    Never raises: whatever goes wrong while grading one submission becomes that student's
+    `error` with a one-line reason, so the pool (and every other student) carries on.
+    """
+    from seqlab.grading.results import SubmissionResult
+
+    try:
+        return _grade(job)
+    except Exception as exc:  # noqa: BLE001 -- one student's failure, recorded, never raised
+        return asdict(SubmissionResult.failed(
+            job["student"], job["source"], "error",
+            f"internal error while grading this submission ({type(exc).__name__}; see `seqlab grade --debug`)",
+            job["max_score"], list(job.get("notes", []))))
+
+
+def _grade(job: dict[str, Any]) -> dict[str, Any]:
+    from seqlab.sandbox.client import SandboxSession, Timeouts
+
+    session = SandboxSession(_state["zygote"], job["cells"], job["module_name"], Timeouts(**job["timeouts"]))
+    try:
+        return _grade_in(session, job)
+    finally:
+        session.close()  # whatever happened, the submission's process is gone
+
+
+def _grade_in(session: Any, job: dict[str, Any]) -> dict[str, Any]:
     import pytest
 
     from seqlab.grading.plugin import GraderPlugin
     from seqlab.grading.remote import Submission
     from seqlab.grading.results import SubmissionResult, TestResult
-    from seqlab.sandbox.client import (
-        BudgetExhausted,
-        ProcessEnded,
-        SandboxSession,
-        Timeouts,
-        cell_notes,
-    )
+    from seqlab.sandbox.client import BudgetExhausted, ProcessEnded, cell_notes
 
     student, source, max_score = job["student"], job["source"], job["max_score"]
-    session = SandboxSession(_state["zygote"], job["cells"], job["module_name"], Timeouts(**job["timeouts"]))
     notes = list(job["notes"])
     try:
         session.ensure_loaded()

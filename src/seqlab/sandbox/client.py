@@ -4,6 +4,11 @@
 child, and when the child dies or hangs it records why, kills it, and transparently starts a
 new one (skipping the cell that killed it) so one bad cell or one looping call costs only the
 checks that touch it. A per-submission budget bounds the total time whatever the submission does.
+
+Each wait has one absolute deadline (the earlier of its own limit and the submission's budget)
+that no trickle of bytes extends, and every frame the child sends is checked against the
+protocol's schema and the expected order of events before any of it is used: student code can
+write onto the socket, so what arrives is data to validate, never a trusted report.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seqlab.text import clean_line
+
 from .confine import Limits
-from .wire import ProtocolError, recv_message, send_message
+from .wire import ProtocolError, check_event, check_reply, recv_message, send_message
 
 __all__ = [
     "BudgetExhausted",
@@ -76,15 +83,21 @@ class CellReport:
         if self.status == "ok":
             return None
         error = self.error or {}
-        detail = f"{error.get('type', '')}: {error.get('message', '')}".strip(": ")
+        detail = f"{clean_line(error.get('type', ''), 100)}: {clean_line(error.get('message', ''), 200)}".strip(": ")
         where = error.get("where")
         verb = {"raised": "raised", "timeout": "timed out:", "ended": "stopped the process:"}.get(
             self.status, self.status)
         return f"cell {self.index} {verb} {detail}{f' ({where})' if where else ''}; it was skipped"
 
 
+MAX_CELL_NOTES = 20
+
+
 def cell_notes(reports: dict[int, CellReport]) -> list[str]:
-    return [n for n in (reports[i].note() for i in sorted(reports)) if n]
+    notes = [n for n in (reports[i].note() for i in sorted(reports)) if n]
+    if len(notes) > MAX_CELL_NOTES:
+        notes = notes[:MAX_CELL_NOTES] + [f"... and {len(notes) - MAX_CELL_NOTES} more cells that failed"]
+    return notes
 
 
 def _clean_env() -> dict[str, str]:
@@ -212,6 +225,17 @@ class SandboxSession:
             raise BudgetExhausted(f"the submission used up its {self.timeouts.submission:g} s budget")
         return min(wanted, left)
 
+    def _receive(self, sock: socket.socket, seconds: float) -> tuple[Any, list[bytes]]:
+        """One frame, due within `seconds` and before the submission's budget ends."""
+        deadline = min(time.monotonic() + self._remaining(seconds), self.deadline)
+        try:
+            return recv_message(sock, deadline)
+        except TimeoutError:
+            if deadline >= self.deadline:
+                self.exhausted = True
+                raise BudgetExhausted(f"the submission used up its {self.timeouts.submission:g} s budget") from None
+            raise
+
     def close(self) -> None:
         if self._child is not None:
             _kill_group(self._child.pid)
@@ -234,26 +258,30 @@ class SandboxSession:
         child = _Child(pid, sock, "unknown", self._generation)
         current: int | None = None
         try:
-            sock.settimeout(self._remaining(30.0))
-            hello, _ = recv_message(sock)
-            child.isolation = self.isolation = str(hello.get("isolation", "unknown"))
+            hello = check_event(self._receive(sock, 30.0)[0], ("hello",))
+            child.isolation = self.isolation = hello["isolation"]
             todo = [c for c in self.cells if c["index"] not in self._skip]
+            pending = [c["index"] for c in todo]
+            sock.settimeout(self._remaining(30.0))
             send_message(sock, {"op": "load", "cells": todo, "timeout": self.timeouts.cell,
                                 "module_name": self.module_name})
             while True:
-                sock.settimeout(self._remaining(self.timeouts.cell + 2.0))
-                event, _ = recv_message(sock)
-                kind = event.get("event")
+                expected = ("cell_done",) if current is not None else ("cell_start",) if pending else ("loaded",)
+                event = check_event(self._receive(sock, self.timeouts.cell + 2.0)[0], expected)
+                kind = event["event"]
                 if kind == "cell_start":
-                    current = int(event["index"])
+                    if event["index"] != pending[0]:
+                        raise ProtocolError("cell started out of order")
+                    current = pending.pop(0)
                 elif kind == "cell_done":
-                    self._record(CellReport(int(event["index"]), str(event["status"]),
-                                            event.get("error"), float(event.get("seconds", 0))))
+                    if event["index"] != current:
+                        raise ProtocolError("another cell reported done")
+                    self._record(CellReport(current, event["status"], event["error"], float(event["seconds"])))
                     if event["status"] != "ok":
-                        self._skip.add(int(event["index"]))
+                        self._skip.add(current)
                     current = None
-                elif kind == "loaded":
-                    self.defined = [str(n) for n in event.get("names", [])][:500]
+                else:
+                    self.defined = [n for n in event["names"] if len(n) <= 200][:500]
                     self._child = child
                     return
         except BudgetExhausted:
@@ -262,7 +290,10 @@ class SandboxSession:
             raise
         except TimeoutError:
             self._fail_cell(current, "timeout", f"ran longer than {self.timeouts.cell:g} s")
-        except (EOFError, OSError, ProtocolError, ValueError, KeyError, TypeError):
+        except ProtocolError:
+            self._fail_cell(current, "ended", "the cell wrote something onto the grader's channel "
+                            "that is not part of the protocol")
+        except (EOFError, OSError):
             self._fail_cell(current, "ended", "the process ended while running this cell "
                             "(sys.exit/os._exit, a crash, or the memory cap)")
         _kill_group(pid)
@@ -294,7 +325,8 @@ class SandboxSession:
         try:
             child.sock.settimeout(self._remaining(self.timeouts.call))
             send_message(child.sock, message, blobs)
-            return recv_message(child.sock)
+            reply, reply_blobs = self._receive(child.sock, self.timeouts.call)
+            return check_reply(reply), reply_blobs
         except BudgetExhausted:
             self.close()
             raise
@@ -302,7 +334,10 @@ class SandboxSession:
             self.close()
             self._hung += 1
             raise CallTimedOut(f"did not finish within {self.timeouts.call:g} s") from None
-        except (EOFError, OSError, ProtocolError):
+        except ProtocolError:
+            self.close()  # the stream can no longer be trusted to be in step: start afresh
+            raise
+        except (EOFError, OSError):
             self.close()
             raise ProcessEnded("the submission's process ended during this call (sys.exit, "
                                "os._exit, a crash, or the memory cap)") from None
