@@ -36,6 +36,7 @@ class GradeOptions:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     timeouts: Timeouts = field(default_factory=Timeouts)
     limits: Limits = field(default_factory=Limits)
+    report: bool = True  # also write OUT_DIR/report.html (one-submission platforms skip it)
 
 
 Progress = Callable[[SubmissionResult], None]
@@ -150,6 +151,10 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
     name_feedback_files(run)
     feedback = {r.student: _render(r, assignment) for r in ordered}
     write_outputs(run, options.out_dir, feedback)
+    if options.report:  # after every grade is written: a report failure is one stderr line
+        from seqlab.report import write_report_safely
+
+        write_report_safely(options.out_dir, course=assignment.root)
     return run
 
 
