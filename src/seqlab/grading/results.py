@@ -75,6 +75,7 @@ class SubmissionResult:
     notes: list[str] = field(default_factory=list)
     isolation: str | None = None
     feedback: str | None = None  # stem of feedback/STEM.md and .html, set when they are written
+    seconds: float | None = None  # wall time its worker spent grading it (None: never reached one)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -86,6 +87,7 @@ class SubmissionResult:
         self.error = _optional_line(self.error)
         self.isolation = _optional_line(self.isolation, 80)
         self.feedback = _optional_line(self.feedback, 100)
+        self.seconds = None if self.seconds is None else round(_number(self.seconds, "seconds"), 3)
         if not isinstance(self.tests, list) or not all(isinstance(t, TestResult) for t in self.tests):
             raise TypeError("tests is not a list of TestResult")
         if not isinstance(self.notes, list):

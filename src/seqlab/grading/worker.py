@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
 from dataclasses import asdict
 from multiprocessing.util import Finalize
@@ -61,13 +62,16 @@ def grade_job(job: dict[str, Any]) -> dict[str, Any]:
     """
     from seqlab.grading.results import SubmissionResult
 
+    start = time.monotonic()
     try:
-        return _grade(job)
+        data = _grade(job)
     except Exception as exc:  # noqa: BLE001 -- one student's failure, recorded, never raised
-        return asdict(SubmissionResult.failed(
+        data = asdict(SubmissionResult.failed(
             job["student"], job["source"], "error",
             f"internal error while grading this submission ({type(exc).__name__}; see `seqlab grade --debug`)",
             job["max_score"], list(job.get("notes", []))))
+    data["seconds"] = time.monotonic() - start  # the class report's slowest submissions
+    return data
 
 
 def _grade(job: dict[str, Any]) -> dict[str, Any]:
