@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from seqlab.quiz.due import card_due
 from seqlab.quiz.history import (
     FILENAME,
     History,
@@ -131,3 +133,81 @@ def test_a_second_corrupt_history_does_not_overwrite_the_first_one_set_aside(tmp
         assert "corrupt" in (load_history(path).warning or "")
     kept = sorted(p.read_bytes() for p in tmp_path.iterdir() if ".corrupt-" in p.name)
     assert kept == [b"{first", b"{second"]
+
+
+# --- version 2: FSRS cards; version 1 migrated -------------------------------------------------
+
+NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+V1 = {
+    "version": 1,
+    "sessions": [
+        {"topic": "lstm", "when": "2026-03-01T10:00:00", "answered": 2, "correct": 1,
+         "total": 2, "per_topic": {"lstm": [1, 2]}},
+        {"topic": "mha", "when": "2026-03-05T18:00:00", "answered": 1, "correct": 0,
+         "total": 1, "per_topic": {"mha": [0, 1]}},
+    ],
+    "questions": {
+        "lstm-right": {"topic": "lstm", "right": 3, "wrong": 1, "last": "right"},
+        "lstm-wrong": {"topic": "lstm", "right": 0, "wrong": 1, "last": "wrong"},
+        "mha-wrong": {"topic": "mha", "right": 0, "wrong": 1, "last": "wrong"},
+        "never-played": {"topic": "gru", "right": 1, "wrong": 0},
+    },
+}
+
+
+def test_a_version_1_history_is_migrated_with_one_review_per_question(tmp_path):
+    path = tmp_path / FILENAME
+    original = json.dumps(V1).encode()
+    path.write_bytes(original)
+    loaded = load_history(path, now=NOW)
+    assert loaded.warning is None and loaded.migrated_from == 1
+    q = loaded.history.questions
+    # counts and sessions survive; every question gains a card and a first-seen time
+    assert (q["lstm-right"]["right"], q["lstm-right"]["wrong"]) == (3, 1)
+    assert loaded.history.sessions == V1["sessions"]
+    assert all("card" in e and "first_seen" in e for e in q.values())
+    # reviewed when its topic was last played: wrong answers due sooner than right ones
+    played = datetime.fromisoformat("2026-03-01T10:00:00").astimezone()
+    assert datetime.fromisoformat(q["lstm-wrong"]["card"]["last_review"]) == played
+    assert card_due(q["lstm-wrong"]) < card_due(q["lstm-right"])
+    assert card_due(q["lstm-wrong"]) < card_due(q["mha-wrong"])  # mha was played later
+    assert datetime.fromisoformat(q["never-played"]["card"]["last_review"]) == NOW
+    # the old file is kept; saving writes version 2, which loads back unchanged
+    assert (tmp_path / f"{FILENAME}.v1").read_bytes() == original
+    assert save_history(loaded.history, path) is None
+    again = load_history(path, now=NOW + timedelta(days=3))
+    assert again.migrated_from is None and again.history == loaded.history
+    assert json.loads(path.read_text(encoding="utf-8"))["version"] == 2
+
+
+@pytest.mark.parametrize("card", [
+    "not a card",
+    {"card_id": 1, "state": 9, "step": None, "stability": 1.0, "difficulty": 5.0,
+     "due": "2026-01-01T00:00:00+00:00", "last_review": None},
+    {"card_id": 1, "state": 2, "step": None, "stability": "big", "difficulty": 5.0,
+     "due": "2026-01-01T00:00:00+00:00", "last_review": None},
+    {"card_id": 1, "state": 2, "step": None, "stability": 1.0, "difficulty": 5.0,
+     "due": "next tuesday", "last_review": None},
+    {"card_id": 1, "state": 2, "step": None, "stability": 1.0, "difficulty": 5.0,
+     "due": "2026-01-01T00:00:00", "last_review": None},  # no time zone
+])
+def test_a_malformed_memory_state_makes_the_file_corrupt_and_it_is_set_aside(tmp_path, card):
+    path = tmp_path / FILENAME
+    content = json.dumps({"version": 2, "sessions": [], "questions": {
+        "q": {"topic": "lstm", "right": 1, "wrong": 0, "last": "right", "card": card}}})
+    path.write_text(content, encoding="utf-8")
+    loaded = load_history(path)
+    assert loaded.history == History() and "corrupt" in (loaded.warning or "")
+    (aside,) = tmp_path.glob(f"{FILENAME}.corrupt-*")
+    assert aside.read_text(encoding="utf-8") == content
+
+
+def test_a_version_2_history_with_cards_round_trips(tmp_path):
+    from seqlab.quiz.schedule import review
+
+    path = tmp_path / FILENAME
+    history = record(History(), "lstm", [("a", "lstm", True)], 1, "2026-03-10T10:00:00")
+    history.questions["a"]["card"] = review(None, "good", NOW)
+    history.questions["a"]["first_seen"] = NOW.isoformat()
+    assert save_history(history, path) is None
+    assert load_history(path).history == history

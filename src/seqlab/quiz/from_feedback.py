@@ -25,7 +25,7 @@ _BLOCK_TAG = re.compile(r"</?(?:p|div|section|article|h[1-6]|li|ul|ol|tr|td|th|t
                         r"blockquote|body|html|head|title)\b[^>]*>", re.IGNORECASE)
 _ANY_TAG = re.compile(r"<[^>]*>")
 _CODE_TAG = re.compile(r"</?code\b[^>]*>", re.IGNORECASE)
-_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
+_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: backslash + ASCII punctuation
 _PRACTICE = re.compile(r"practice|연습", re.IGNORECASE)
 _COMMAND = re.compile(r"(?<![\w-])quiz\s+[^`\n]+")
 _CODE_SPAN = re.compile(r"`([^`\n]*)`")
