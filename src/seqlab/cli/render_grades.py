@@ -83,6 +83,26 @@ def print_summary(run: RunResult, out_dir: Path) -> None:
                       "(full isolation needs root or user namespaces)[/]")
     console.print(f"results: {escape(str(out_dir / 'results.json'))}, "
                   f"{escape(str(out_dir / 'grades.csv'))}, feedback in {escape(str(out_dir / 'feedback'))}/")
+    _print_class_summary(run, out_dir)
+
+
+def _print_class_summary(run: RunResult, out_dir: Path) -> None:
+    """The three most common misconceptions, then where the class report is."""
+    from dataclasses import asdict
+
+    from seqlab.report import REPORT_NAME
+    from seqlab.report.data import rank_misconceptions
+
+    ranked = rank_misconceptions([asdict(r) for r in run.submissions])[:3]
+    if ranked:
+        console.print("most common misconceptions: " + "; ".join(
+            f"{i}. {escape(name)} ({len(who)}/{len(run.submissions)} students)"
+            for i, (name, who) in enumerate(ranked, 1)))
+    report = out_dir / REPORT_NAME
+    if report.is_file():
+        console.print(f"class report: {escape(str(report))}", soft_wrap=True)
+    else:
+        console.print("[yellow]class report: not written (see the warning above)[/]")
 
 
 def print_check_report(report: CheckReport) -> None:
