@@ -41,6 +41,7 @@ def _svg(figure, name: str) -> str:
     figure.clear()
     text = buffer.getvalue()
     text = text[text.index("<svg"):]  # inline: no XML declaration or DOCTYPE
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.DOTALL)  # RDF boilerplate
     text = re.sub(r'\bid="', f'id="{name}-', text)  # ids unique across the page's SVGs
     text = re.sub(r'(url\(#|xlink:href="#|href="#)', rf"\1{name}-", text)
     return text.replace("<svg ", f'<svg role="img" aria-label="{name}" ', 1)
