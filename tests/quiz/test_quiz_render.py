@@ -126,7 +126,7 @@ def test_stats_table_shows_memory_per_topic_and_fits_40_columns():
     text = wide.export_text()
     assert re.search(r"transformer\s+6/9\s+2\s+5\s+87%\s+2\s+7/10\s+2024-05-02", text), text
     assert re.search(r"mdn\s+1/26\s+0\s+1\s+—", text), text
-    assert "기억률" in text and "오늘 복습" in text
+    assert "기억률" in text and "복습" in text
     for lang in ("en", "ko"):
         narrow = console(40)
         render_memory.render_stats(narrow, memory, runs, lang)

@@ -46,8 +46,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "stats.review": "review",
         "review.none": "Nothing to review in {topic}: no question was missed last time.",
         "stats.seen": "seen",
-        "stats.today": "due today",
-        "stats.week": "7 days",
+        "stats.today": "due\ntoday",
+        "stats.week": "due in\n7 days",
         "stats.retention": "retention",
         "stats.note": "due: questions FSRS schedules by then; retention: its estimate of "
                       "what you would get right now.",
@@ -106,8 +106,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "stats.review": "복습",
         "review.none": "{topic}에서 복습할 문제가 없습니다: 지난번에 틀린 문제가 없어요.",
         "stats.seen": "본 문항",
-        "stats.today": "오늘 복습",
-        "stats.week": "7일 내",
+        "stats.today": "오늘\n복습",
+        "stats.week": "7일\n내",
         "stats.retention": "기억률",
         "stats.note": "복습: FSRS가 그때까지 잡은 문항 수, 기억률: 지금 풀면 맞힐 것으로 "
                       "추정한 비율.",

@@ -89,11 +89,13 @@ def render_stats(console: Console, memory: Sequence[TopicMemory], runs: Sequence
         console.print(message(lang, "stats.empty"))
         return
     wide = console.width >= 80
+    # Headers carry their own line breaks and nothing wraps: Rich would rather crop a
+    # column than wrap a header, and at 40 columns every cell counts (one-space gaps).
     table = Table(title=message(lang, "stats.title"), box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
-    table.add_column(message(lang, "stats.topic"), no_wrap=True)
+                  show_edge=False, padding=(0, 1) if wide else (0, 0))
+    table.add_column(message(lang, "stats.topic"), overflow="ellipsis")
     for key in ("seen", "today", "week", "retention", *(("runs", "correct") if wide else ())):
-        table.add_column(message(lang, f"stats.{key}"), justify="right")
+        table.add_column(message(lang, f"stats.{key}"), justify="right", no_wrap=True)
     if wide:
         table.add_column(message(lang, "stats.last"), no_wrap=True)
     rows = {m.topic: m for m in memory}
