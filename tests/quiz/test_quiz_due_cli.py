@@ -7,51 +7,22 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-from quiz_helpers import wrong_input
+from quiz_helpers import history_file, seed_history, wrong_for, wrong_input
 
-from seqlab.quiz.history import History, save_history
-from seqlab.quiz.schedule import review
-from seqlab.quiz.session import Planned, expected_input
+from seqlab.quiz.session import expected_input
 
 DAY = timedelta(days=1)
-
-
-def history_file(env: dict[str, str]) -> Path:
-    return Path(env["XDG_STATE_HOME"]) / "seqlab" / "quiz-history.json"
 
 
 def plain(text: str) -> str:
     return " ".join(text.split())
 
 
-def seed_history(env: dict[str, str], reviewed: dict[str, tuple[str, str, timedelta]]) -> None:
-    """Questions (id -> topic, rating, how long ago) reviewed once, long enough ago to be due."""
-    now = datetime.now().astimezone()
-    history = History()
-    for qid, (topic, rating, ago) in reviewed.items():
-        history.questions[qid] = {"topic": topic, "right": int(rating != "again"),
-                                  "wrong": int(rating == "again"),
-                                  "last": "wrong" if rating == "again" else "right",
-                                  "card": review(None, rating, now - ago),
-                                  "first_seen": (now - ago).isoformat()}
-    assert save_history(history, history_file(env)) is None
-
-
-def answers_for(run_json: dict, right: bool = True) -> list[str]:
-    return [q["expected"] if right else "12345678" for q in run_json["questions"]]
-
-
 def first_id(banks, topic: str) -> str:
     """A real question id of the topic (the banks grow while this file stays the same)."""
     return banks[topic].questions[0].id
-
-
-def question(banks, qid: str) -> Planned:
-    q = next(q for b in banks.values() for q in b.questions if q.id == qid)
-    return Planned(q, tuple(range(1, len(q.choices) + 1)))
 
 
 # --- quiz / quiz --due ---------------------------------------------------------------------
@@ -100,14 +71,14 @@ def test_due_reviews_come_most_overdue_first_and_not_due_ones_wait(run_quiz, qui
         gru: ("gru", "good", 6 * DAY),      # due 4 days ago
         mdn: ("mdn", "easy", 0 * DAY),      # due in 8 days
     })
-    done = run_quiz("--due", "--new", "0", "--json", answers=[])
+    done = run_quiz("--due", "--new", "0", "--json", "--seed", "1", answers=[])
     result = json.loads(done.stdout)
     assert [q["id"] for q in result["questions"]] == [mha, gru, lstm]
     assert result["mode"] == "due"
     assert "Due today: 3 to review, 0 new" in plain(done.stderr)
 
-    first, second, third = (question(banks, q["id"]) for q in result["questions"])
-    answers = [wrong_input(first), expected_input(second), expected_input(third)]
+    first, second, third = result["questions"]  # as shown with --seed 1
+    answers = [wrong_for(first), second["expected"], third["expected"]]
     done = run_quiz("--due", "--new", "0", "--json", "--seed", "1", answers=answers)
     rows = {q["id"]: q for q in json.loads(done.stdout)["questions"]}
     missed, right = rows[mha], rows[lstm]

@@ -7,6 +7,7 @@ installs tmux when it can).
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -14,10 +15,11 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from quiz_helpers import quiz_command, wrong_input
+from quiz_helpers import quiz_command, seed_history, wrong_for, wrong_input
 from rich.cells import cell_len
 
 from seqlab.quiz.session import expected_input
@@ -148,3 +150,35 @@ def test_ctrl_c_in_a_real_terminal_shows_the_partial_score_and_exits_130(start_q
     assert f"{EXIT_MARK} 130]" in screen
     assert "Stopped after 1 of 3 questions." in screen and "Score: 1/1 (100%)" in screen
     assert "Traceback" not in screen and "KeyboardInterrupt" not in screen
+
+
+def test_a_due_review_session_in_a_real_terminal(start_quiz, run_quiz, quiz_env, banks):
+    """`quiz --due`: the most overdue question first; a miss comes back tomorrow, and the
+    next `quiz` says nothing is due and when the next review is."""
+    overdue, recent = banks["mha"].questions[0].id, banks["lstm"].questions[0].id
+    seed_history(quiz_env, {overdue: ("mha", "again", timedelta(days=6)),
+                            recent: ("lstm", "again", timedelta(days=2))})
+    # the same seed shows the same choice order: the JSON run says what to type
+    probe = json.loads(run_quiz("--due", "--new", "0", "--seed", "3", "--json",
+                                answers=[]).stdout)["questions"]
+    assert [q["id"] for q in probe] == [overdue, recent]
+
+    terminal = start_quiz("--due", "--new", "0", "--seed", "3", "--lang", "en")
+    screen = terminal.wait_for("mha · 1/2")
+    assert "Due today: 2 to review, 0 new" in " ".join(screen.split())
+    terminal.type_line(wrong_for(probe[0]))
+    screen = terminal.wait_for("✘ Wrong")
+    mark = screen.index("✘ Wrong")
+    terminal.wait_for("lstm · 2/2", after=mark)
+    terminal.type_line(probe[1]["expected"])
+    terminal.wait_for("✔ Correct", after=mark)
+    screen = terminal.wait_for(EXIT_MARK)
+    assert f"{EXIT_MARK} 0]" in screen
+    final = " ".join(screen[screen.index("Results"):].split())
+    assert "Score: 1/2 (50%)" in final
+    assert "Next review:" in final and "(tomorrow), 1 question(s)." in final
+
+    again = start_quiz("--new", "0", "--lang", "ko")
+    screen = " ".join(again.wait_for(EXIT_MARK).split())
+    assert "오늘 복습할 문제가 없습니다." in screen and "다음 복습:" in screen and "(내일)" in screen
+    assert f"{EXIT_MARK} 0]" in screen and "Traceback" not in screen
