@@ -6,7 +6,9 @@ each, so the file cache is hot for all) and compares the medians. Usage:
     python bench/bench_quiz.py [--runs 15]
 
 Prints the medians and the ratio; exits 1 if the ratio is above the target, so it can be
-used in CI, while the unit tests never time anything.
+used in CI, while the unit tests never time anything. Also prints, for information, what
+importing the spaced-repetition scheduler (fsrs) adds to a bare interpreter: the quiz loads
+it only once a session has an answer to schedule (or --stats has cards to read).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ BASELINE = [sys.executable, "-c", "import rich.console, rich.prompt, rich.table"
 QUIZ = [sys.executable, "-m", "seqlab.cli.quiz", "--list"]
 # A whole run through the first question: stdin at EOF ends it right there.
 FIRST_QUESTION = [sys.executable, "-m", "seqlab.cli.quiz", "lstm", "-n", "1", "--seed", "1"]
+BARE = [sys.executable, "-c", "pass"]
+FSRS = [sys.executable, "-c", "import fsrs"]
 
 
 def _env() -> dict[str, str]:
@@ -60,13 +64,16 @@ def main() -> int:
     args = parser.parse_args()
     env = _env()
     with tempfile.TemporaryDirectory() as state:
-        base, quiz, first = median_seconds([BASELINE, QUIZ, FIRST_QUESTION], args.runs,
-                                           [env, env, {**env, "XDG_STATE_HOME": state}])
+        base, quiz, first, bare, fsrs = median_seconds(
+            [BASELINE, QUIZ, FIRST_QUESTION, BARE, FSRS], args.runs,
+            [env, env, {**env, "XDG_STATE_HOME": state}, env, env])
     ratio = quiz / base
     print(f"import rich (baseline): {base * 1000:7.1f} ms  (median of {args.runs})")
     print(f"quiz --list:            {quiz * 1000:7.1f} ms  (median of {args.runs})")
     print(f"quiz lstm, 1st question:{first * 1000:7.1f} ms  (ratio {first / base:.2f}, "
           "for information)")
+    print(f"import fsrs:            {(fsrs - bare) * 1000:7.1f} ms over a bare interpreter "
+          "(loaded only by sessions with answers, for information)")
     verdict = "ok" if ratio <= TARGET else "TOO SLOW"
     print(f"ratio: {ratio:.2f} (target <= {TARGET:g}) {verdict}")
     return 0 if ratio <= TARGET else 1

@@ -163,6 +163,24 @@ def test_the_quiz_never_imports_torch_numpy_or_nbformat(quiz_env, right_answers)
     assert done.stdout.strip().splitlines()[-1] == "HEAVY [] 0", done.stdout + done.stderr
 
 
+@pytest.mark.parametrize(("argv", "stdin", "loads_fsrs"), [
+    (["--list"], "", False),
+    (["lstm", "-n", "1", "--seed", "1"], "", False),      # stopped before any answer
+    (["lstm", "-n", "1", "--seed", "1"], "1\n", True),    # one answer to schedule
+])
+def test_the_scheduler_is_imported_only_when_a_session_has_answers(quiz_env, argv, stdin,
+                                                                   loads_fsrs):
+    probe = (
+        "import sys\n"
+        "from seqlab.cli.quiz import main\n"
+        f"code = main({argv!r})\n"
+        "print('FSRS', 'fsrs' in sys.modules, code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], input=stdin, capture_output=True,
+                          text=True, env=quiz_env, timeout=60, check=False)
+    assert done.stdout.strip().splitlines()[-1] == f"FSRS {loads_fsrs} 0", done.stdout + done.stderr
+
+
 @pytest.mark.parametrize(("topic", "seed"), [("mha", 6), ("all", 17)])
 def test_narrow_terminal_output_stays_within_40_columns(run_quiz, right_answers, topic, seed):
     answers = right_answers(topic, 8, seed)
