@@ -15,17 +15,22 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# tmux drives the quiz's real-terminal test; install it when missing and we can.
+# tmux drives the quiz's real-terminal test, chromium (with a Hangul font) the report's browser
+# test; install them when missing and we can.
 tools:
 	@command -v tmux >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get install -y -q tmux >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q tmux >/dev/null 2>&1)) || \
 	  echo "note: tmux not installed; the real-terminal quiz test will be skipped"; }
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=ko 2>/dev/null | grep -q .; } || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1)) || \
+	  echo "note: chromium/fonts-noto-cjk not installed; the report's browser test will be skipped"; }
 
 demo: install
 	$(VENV)/bin/seqlab grade mha examples/submissions/mha --out grades/demo/mha
 	@for a in mdn lstm; do \
 	  if [ -d examples/submissions/$$a ]; then $(VENV)/bin/seqlab grade $$a examples/submissions/$$a --out grades/demo/$$a || exit 1; fi; \
 	done
+	@for r in grades/demo/*/report.html; do echo "class report: $$(pwd)/$$r"; done
 
 test: install tools
 	$(PY) -m pytest -q
