@@ -190,6 +190,8 @@ def test_a_version_1_history_is_migrated_with_one_review_per_question(tmp_path):
      "due": "next tuesday", "last_review": None},
     {"card_id": 1, "state": 2, "step": None, "stability": 1.0, "difficulty": 5.0,
      "due": "2026-01-01T00:00:00", "last_review": None},  # no time zone
+    {"card_id": 1, "state": 2, "step": None, "stability": 0, "difficulty": 5.0,
+     "due": "2026-01-01T00:00:00+00:00", "last_review": None},  # reviewed, yet no memory
 ])
 def test_a_malformed_memory_state_makes_the_file_corrupt_and_it_is_set_aside(tmp_path, card):
     path = tmp_path / FILENAME

@@ -183,3 +183,13 @@ def test_overview_counts_seen_due_today_due_this_week_and_retention():
     assert 0.0 < lstm.retention < 1.0
     assert (rows["mdn"].seen, rows["mdn"].due_today) == (1, 1)
     assert (rows["gru"].seen, rows["gru"].retention) == (0, None)
+
+
+def test_a_card_fsrs_cannot_read_starts_over_instead_of_losing_the_answer():
+    a = make("a")
+    h = History(questions={"a": {"topic": "lstm", "right": 0, "wrong": 0,
+                                 "card": {"card_id": 1, "state": 2, "step": None,
+                                          "stability": None, "difficulty": None,
+                                          "due": NOW.isoformat(), "last_review": None}}})
+    h = answered(h, NOW, (a, True))
+    assert h.questions["a"]["card"] == review(None, "good", NOW)

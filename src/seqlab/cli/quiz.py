@@ -37,8 +37,7 @@ from seqlab.quiz.bank import (
 
 if TYPE_CHECKING:
 
-    from seqlab.quiz.history import LoadResult
-    from seqlab.quiz.session import Planned
+    from seqlab.quiz.play import Run
 
 __all__ = ["build_parser", "default_lang", "main"]
 
@@ -153,57 +152,12 @@ def _check_options(args: argparse.Namespace) -> None:
                          "use it with `quiz` or `quiz --due`")
 
 
-class _Run:
-    """What every session shares: consoles, the loaded history and the session's clock."""
+def _runner(args: argparse.Namespace, lang: str) -> Run:
+    from seqlab.quiz.play import Run
 
-    def __init__(self, args: argparse.Namespace, lang: str) -> None:
-        from seqlab.quiz import history as hist
-        from seqlab.quiz import render
-
-        self.args, self.lang, self.render = args, lang, render
-        self.console = render.make_console(stderr=args.json)
-        self.notices = render.make_console(stderr=True)
-        self.now = datetime.now().astimezone()
-        self.loaded: LoadResult = hist.load_history(now=self.now)
-        if self.loaded.warning:
-            self.notice(self.loaded.warning)
-        self.seed = args.seed if args.seed is not None else random.randrange(1, 1_000_000)
-
-    def notice(self, text: str) -> None:
-        self.render.render_notice(self.notices, text)
-
-    def print(self, text: str) -> None:
-        from rich.markup import escape
-
-        self.console.print(escape(text))
-
-    def play(self, planned: list[Planned], label: str, *,
-             replay: tuple[str, int, str] | None = None, mode: str = "topic",
-             upcoming: list[Question] | None = None) -> int:
-        """Ask, grade, schedule, save; then the summary (and the next review for a due run)."""
-        from seqlab.quiz import history as hist
-        from seqlab.quiz.play import ask_all, finish, result_json
-        from seqlab.quiz.session import Session
-
-        session = Session(planned)
-        stop_code = ask_all(session, self.console, self.lang, rate=self.args.rate)
-        history = finish(self.loaded.history, session, label, self.now)
-        if session.outcomes and (warning := hist.save_history(history)):
-            self.notice(warning)
-        self.render.render_summary(self.console, session, self.lang,
-                                   stopped=stop_code is not None, replay=replay)
-        if upcoming is not None:
-            from seqlab.quiz.due import next_review
-            from seqlab.quiz.render_memory import render_next_review
-
-            when, count = next_review(upcoming, history.questions, self.now)
-            render_next_review(self.console, when, count, self.now, self.lang)
-        if self.args.json:
-            meta = {"mode": mode, "topic": self.args.topic, "lang": self.lang,
-                    "seed": self.seed, "tag": self.args.tag, "review": self.args.review,
-                    "stopped": stop_code is not None}
-            print(json.dumps(result_json(session, history, **meta), ensure_ascii=False))
-        return stop_code or 0
+    meta = {"topic": args.topic, "tag": args.tag, "review": args.review}
+    return Run(lang, to_stderr=args.json, rate=args.rate, seed=args.seed,
+               json_meta=meta if args.json else None)
 
 
 def _run_topic(args: argparse.Namespace, directory: Path, lang: str) -> int:
@@ -212,13 +166,13 @@ def _run_topic(args: argparse.Namespace, directory: Path, lang: str) -> int:
     from seqlab.quiz import history as hist
     from seqlab.quiz.session import plan
 
-    run = _Run(args, lang)
+    run = _runner(args, lang)
     only_ids = None
     if args.review:
         topics = list(banks) if args.topic == "all" else [args.topic]
         only_ids = hist.missed_ids(run.loaded.history, topics)
         if not only_ids:
-            run.print(run.render.message(lang, "review.none", topic=args.topic))
+            run.print("review.none", topic=args.topic)
             return 0
     n = args.n or DEFAULT_COUNT
     planned = plan(questions, n=n, seed=run.seed, only_ids=only_ids)
@@ -233,7 +187,7 @@ def _run_due(args: argparse.Namespace, directory: Path, lang: str) -> int:
     from seqlab.quiz.due import plan_due
     from seqlab.quiz.render_memory import render_due_header, render_nothing_due
 
-    run = _Run(args, lang)
+    run = _runner(args, lang)
     new_limit = DEFAULT_NEW if args.new is None else args.new
     due = plan_due(questions, run.loaded.history.questions, run.now, new_limit=new_limit,
                    seed=run.seed, n=args.n)
@@ -257,14 +211,13 @@ def _run_feedback(args: argparse.Namespace, directory: Path, lang: str) -> int:
 
     path: Path = args.from_feedback
     practices = read_feedback(path)
-    run = _Run(args, lang)
+    run = _runner(args, lang)
     if not practices:
-        run.print(run.render.message(lang, "feedback.nothing", file=str(path)))
+        run.print("feedback.nothing", file=str(path))
         return 0
     drill = drill_questions(practices, load_banks(directory), DEFAULT_COUNT, run.seed)
     for skipped in drill.skipped:
-        run.notice(run.render.message(lang, "feedback.skipped", file=str(path),
-                                      command=skipped.command))
+        run.notice(run.message("feedback.skipped", file=str(path), command=skipped.command))
     if not drill.questions:
         raise QuizError(f"{path}: none of its {len(practices)} practice command(s) matches a "
                         "question in the banks", "the banks may be older than the feedback")

@@ -98,13 +98,19 @@ def _number_or_none(value: Any) -> bool:
 
 
 def _card_ok(card: Any) -> bool:
-    """The fields ``fsrs.Card.from_dict`` reads, with the types it needs."""
-    return isinstance(card, dict) and (
-        isinstance(card.get("card_id"), int) and card.get("state") in (1, 2, 3)
-        and (card.get("step") is None or _count(card.get("step")))
-        and _number_or_none(card.get("stability")) and _number_or_none(card.get("difficulty"))
-        and _time_ok(card.get("due"))
-        and (card.get("last_review") is None or _time_ok(card.get("last_review"))))
+    """The fields ``fsrs.Card.from_dict`` reads, with the types it needs (a card past its
+    first review has a positive stability and difficulty: fsrs asserts it)."""
+    if not isinstance(card, dict):
+        return False
+    memory = (card.get("stability"), card.get("difficulty"))
+    reviewed = all(_number_or_none(v) and v is not None and v > 0 for v in memory)
+    return (isinstance(card.get("card_id"), int) and not isinstance(card.get("card_id"), bool)
+            and card.get("state") in (1, 2, 3)
+            and (card.get("step") is None or _count(card.get("step")))
+            and all(_number_or_none(v) for v in memory)
+            and (reviewed or (card.get("state") == 1 and memory == (None, None)))
+            and _time_ok(card.get("due"))
+            and (card.get("last_review") is None or _time_ok(card.get("last_review"))))
 
 
 def _validate(data: Any) -> History:

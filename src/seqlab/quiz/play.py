@@ -7,6 +7,8 @@ Shared by every way into a session (``quiz TOPIC``, ``quiz --due``, ``--review``
 
 from __future__ import annotations
 
+import json
+import random
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -16,17 +18,24 @@ from seqlab.quiz.session import InvalidAnswer, Session, expected_input, parse_fe
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from seqlab.quiz.bank import Question
     from seqlab.quiz.history import History
+    from seqlab.quiz.session import Planned
 
-__all__ = ["ask_all", "finish", "result_json"]
+__all__ = ["Run", "ask_all", "finish", "result_json"]
 
 
 def _read(console: Console, prompt: str, echo: bool) -> str:
+    """One line of input; piped input is echoed after the prompt (on its own line when the
+    two would not fit the width: a long Korean prompt plus "2,3,4" passes 40 columns)."""
     from rich.markup import escape
+    from rich.text import Text
 
     raw = console.input(prompt)
     if echo:
-        console.print(escape(raw), highlight=False)
+        if Text.from_markup(prompt).cell_len + Text(raw).cell_len > console.width:
+            console.print()
+        console.print(escape(raw), highlight=False, overflow="fold")
     return raw
 
 
@@ -99,3 +108,62 @@ def result_json(session: Session, history: History, **meta: Any) -> dict[str, An
                   "total": score.total, "percent": score.percent},
         "questions": rows,
     }
+
+
+class Run:
+    """What every session shares: consoles, the loaded history, the seed and the clock.
+
+    ``json_meta``: print the result as JSON on stdout (with these fields first); the quiz
+    itself then goes to stderr (``to_stderr``).
+    """
+
+    def __init__(self, lang: str, *, to_stderr: bool = False, rate: bool = False,
+                 seed: int | None = None, json_meta: dict[str, Any] | None = None) -> None:
+        from seqlab.quiz import history as hist
+        from seqlab.quiz import render
+
+        self.lang, self.rate, self.json_meta, self.render = lang, rate, json_meta, render
+        self.console = render.make_console(stderr=to_stderr)
+        self.notices = render.make_console(stderr=True)
+        self.now = datetime.now().astimezone()
+        self.loaded = hist.load_history(now=self.now)
+        if self.loaded.warning:
+            self.notice(self.loaded.warning)
+        self.seed = seed if seed is not None else random.randrange(1, 1_000_000)
+
+    def message(self, key: str, **params: object) -> str:
+        return self.render.message(self.lang, key, **params)
+
+    def notice(self, text: str) -> None:
+        self.render.render_notice(self.notices, text)
+
+    def print(self, key: str, **params: object) -> None:
+        from rich.markup import escape
+
+        self.console.print(escape(self.message(key, **params)))
+
+    def play(self, planned: list[Planned], label: str, *,
+             replay: tuple[str, int, str] | None = None, mode: str = "topic",
+             upcoming: list[Question] | None = None) -> int:
+        """Ask, grade, schedule, save; then the summary (and, given ``upcoming``, when the
+        next of those questions is due)."""
+        from seqlab.quiz import history as hist
+
+        session = Session(planned)
+        stop_code = ask_all(session, self.console, self.lang, rate=self.rate)
+        history = finish(self.loaded.history, session, label, self.now)
+        if session.outcomes and (warning := hist.save_history(history)):
+            self.notice(warning)
+        self.render.render_summary(self.console, session, self.lang,
+                                   stopped=stop_code is not None, replay=replay)
+        if upcoming is not None:
+            from seqlab.quiz.due import next_review
+            from seqlab.quiz.render_memory import render_next_review
+
+            when, count = next_review(upcoming, history.questions, self.now)
+            render_next_review(self.console, when, count, self.now, self.lang)
+        if self.json_meta is not None:
+            meta = {"mode": mode, **self.json_meta, "lang": self.lang, "seed": self.seed,
+                    "stopped": stop_code is not None}
+            print(json.dumps(result_json(session, history, **meta), ensure_ascii=False))
+        return stop_code or 0

@@ -101,7 +101,13 @@ def remember(history: History, outcomes: Iterable[Outcome], now: datetime) -> Hi
         q = outcome.planned.question
         entry = history.questions.setdefault(q.id, {"topic": q.topic, "right": 0, "wrong": 0})
         entry.setdefault("first_seen", stamp)
-        entry["card"] = review(entry.get("card"), rating_for(outcome.correct, outcome.felt), now)
+        rating = rating_for(outcome.correct, outcome.felt)
+        try:
+            entry["card"] = review(entry.get("card"), rating, now)
+        except (ValueError, TypeError, KeyError, AssertionError):
+            # a card this fsrs cannot read (hand-edited, or from a future format): start over
+            # rather than lose the answer or the quiz
+            entry["card"] = review(None, rating, now)
     return history
 
 
@@ -126,7 +132,10 @@ def overview(history: History, now: datetime, totals: Mapping[str, int] | None =
         row["today"] += due < today_end
         row["week"] += due < week_end
         if entry.get("card"):
-            row["recall"].append(retrievability(entry["card"], now))
+            try:
+                row["recall"].append(retrievability(entry["card"], now))
+            except (ValueError, TypeError, KeyError):
+                pass  # counted as seen and due; no estimate from a card fsrs cannot read
     return [
         TopicMemory(topic=t, seen=r["seen"], total=(totals or {}).get(t), due_today=r["today"],
                     due_week=r["week"],
