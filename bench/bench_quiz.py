@@ -28,6 +28,8 @@ BASELINE = [sys.executable, "-c", "import rich.console, rich.prompt, rich.table"
 QUIZ = [sys.executable, "-m", "seqlab.cli.quiz", "--list"]
 # A whole run through the first question: stdin at EOF ends it right there.
 FIRST_QUESTION = [sys.executable, "-m", "seqlab.cli.quiz", "lstm", "-n", "1", "--seed", "1"]
+# `quiz` alone (what is due today): every bank and the history are read first.
+DUE_FIRST = [sys.executable, "-m", "seqlab.cli.quiz", "--due", "-n", "1", "--seed", "1"]
 BARE = [sys.executable, "-c", "pass"]
 FSRS = [sys.executable, "-c", "import fsrs"]
 
@@ -64,13 +66,16 @@ def main() -> int:
     args = parser.parse_args()
     env = _env()
     with tempfile.TemporaryDirectory() as state:
-        base, quiz, first, bare, fsrs = median_seconds(
-            [BASELINE, QUIZ, FIRST_QUESTION, BARE, FSRS], args.runs,
-            [env, env, {**env, "XDG_STATE_HOME": state}, env, env])
+        state_env = {**env, "XDG_STATE_HOME": state}
+        base, quiz, first, due, bare, fsrs = median_seconds(
+            [BASELINE, QUIZ, FIRST_QUESTION, DUE_FIRST, BARE, FSRS], args.runs,
+            [env, env, state_env, state_env, env, env])
     ratio = quiz / base
     print(f"import rich (baseline): {base * 1000:7.1f} ms  (median of {args.runs})")
     print(f"quiz --list:            {quiz * 1000:7.1f} ms  (median of {args.runs})")
     print(f"quiz lstm, 1st question:{first * 1000:7.1f} ms  (ratio {first / base:.2f}, "
+          "for information)")
+    print(f"quiz --due, 1st question:{due * 1000:6.1f} ms  (ratio {due / base:.2f}, "
           "for information)")
     print(f"import fsrs:            {(fsrs - bare) * 1000:7.1f} ms over a bare interpreter "
           "(loaded only by sessions with answers, for information)")
