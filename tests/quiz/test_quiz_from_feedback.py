@@ -59,6 +59,7 @@ def test_every_practice_command_of_real_feedback_is_found_in_order(tmp_path, kin
     "Practice / 연습: ``quiz mha --tag=softmax-dim``",
     "**Practice**: run quiz mha --tag softmax-dim.",
     "Practice / 연습: `quiz mha --tag softmax-dim -n 5 --lang ko`",
+    "Drill it: quiz mha --tag softmax-dim",  # the platform exports' plain-text wording
 ])
 def test_markdown_variants_of_a_practice_line(text):
     assert [(p.topic, p.tag) for p in practice_commands(text)] == [("mha", "softmax-dim")]
@@ -69,6 +70,9 @@ def test_markdown_variants_of_a_practice_line(text):
     ("<section><p>Practice&nbsp;/&nbsp;연습:\n<code class='cmd'>quiz mha &#45;&#45;tag "
      "softmax&#x2d;dim</code></p></section>"),
     "<li>Practice: <kbd>quiz</kbd> <kbd>mha --tag softmax-dim</kbd></li>",
+    "<p>Drill it: <code>quiz mha --tag softmax-dim</code></p>",  # the course report's wording
+    "<p>연습하기: <code>quiz mha --tag softmax-dim</code></p>",
+    "<div><b>Next</b> <code>quiz mha --tag softmax-dim</code></div>",  # any code span
 ])
 def test_html_variants_of_a_practice_line(text):
     assert [(p.topic, p.tag) for p in practice_commands(text, is_html=True)] == [

@@ -3,8 +3,9 @@
 
 The feedback is read as text, not by its exact markup, so small changes in how
 :mod:`seqlab.grading.feedback` escapes or wraps things do not break the drill: HTML tags are
-dropped and entities decoded, Markdown backslash escapes undone, and every ``quiz`` command
-on a practice line is taken (or, failing that, in any code span).
+dropped and entities decoded, Markdown backslash escapes undone, and every ``quiz TOPIC``
+command is taken that stands on a practice line ("Practice / 연습", "Drill it", "연습하기")
+or in a code span (the course report and the platform exports word the label differently).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ _BLOCK_TAG = re.compile(r"</?(?:p|div|section|article|h[1-6]|li|ul|ol|tr|td|th|t
 _ANY_TAG = re.compile(r"<[^>]*>")
 _CODE_TAG = re.compile(r"</?code\b[^>]*>", re.IGNORECASE)
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: backslash + ASCII punctuation
-_PRACTICE = re.compile(r"practice|연습", re.IGNORECASE)
+_PRACTICE = re.compile(r"practice|drill|연습", re.IGNORECASE)
 _COMMAND = re.compile(r"(?<![\w-])quiz\s+[^`\n]+")
 _CODE_SPAN = re.compile(r"`([^`\n]*)`")
 
@@ -74,12 +75,10 @@ def _parse_command(text: str) -> Practice | None:
 
 def practice_commands(raw: str, *, is_html: bool = False) -> list[Practice]:
     """Every distinct practice command in the feedback, in the order it names them."""
-    text = _plain_text(raw, is_html)
-    found = [m.group(0) for line in text.splitlines() if _PRACTICE.search(line)
-             for m in _COMMAND.finditer(line)]
-    if not found:
-        found = [m.group(0) for span in _CODE_SPAN.findall(text)
-                 for m in _COMMAND.finditer(span)]
+    found = []
+    for line in _plain_text(raw, is_html).splitlines():
+        places = [line] if _PRACTICE.search(line) else _CODE_SPAN.findall(line)
+        found += [m.group(0) for place in places for m in _COMMAND.finditer(place)]
     practices: list[Practice] = []
     for command in found:
         practice = _parse_command(command)
