@@ -250,14 +250,13 @@ def _run_stats(args: argparse.Namespace, lang: str) -> int:
     if not args.json:
         render_stats(render.make_console(), memory, runs, lang)
         return 0
-    rows: dict[str, dict[str, Any]] = {m.topic: {"topic": m.topic, "sessions": 0, "answered": 0,
-                                                 "correct": 0, "best_percent": 0,
-                                                 "last_played": "", "to_review": 0}
-                                       for m in memory}
-    for s in runs:
-        rows.setdefault(s.topic, {}).update(vars(s))
-    for m in memory:
-        rows[m.topic].update({k: v for k, v in vars(m).items() if k != "topic"})
+    blank = {"sessions": 0, "answered": 0, "correct": 0, "best_percent": 0, "last_played": "",
+             "to_review": 0, "seen": 0, "total": None, "due_today": 0, "due_week": 0,
+             "retention": None}
+    rows: dict[str, dict[str, Any]] = {t: {"topic": t, **blank}
+                                       for t in played | {m.topic for m in memory}}
+    for row in [*runs, *memory]:
+        rows[row.topic].update(vars(row))
     print(json.dumps({"topics": [rows[t] for t in sorted(rows)]}, ensure_ascii=False))
     return 0
 
