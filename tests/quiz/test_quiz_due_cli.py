@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from datetime import datetime, timedelta
 
 import pytest
-from quiz_helpers import history_file, seed_history, wrong_for, wrong_input
+from quiz_helpers import history_file, quiz_command, seed_history, wrong_for, wrong_input
 
 from seqlab.quiz.session import expected_input
 
@@ -185,3 +186,43 @@ def test_a_version_1_history_keeps_working_and_is_upgraded_on_the_next_save(run_
     assert stored["version"] == 2 and stored["questions"]["gru-gates"]["wrong"] == 1
     assert "card" in stored["questions"]["gru-gates"]
     assert json.loads((path.parent / "quiz-history.json.v1").read_text(encoding="utf-8")) == old
+
+
+# --- as a student without root -----------------------------------------------------------------
+
+UNSHARE = ("unshare", "--user", "--map-user=1000", "--map-group=1000")
+
+
+def unprivileged_ok() -> bool:
+    try:
+        done = subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=20, check=False)
+        return done.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not unprivileged_ok(), reason="user namespaces are not available here")
+def test_as_an_unprivileged_student_the_schedule_is_saved_and_a_read_only_state_dir_warns(
+        quiz_env, tmp_path):
+    state = tmp_path / "state"
+    env = {**quiz_env, "XDG_STATE_HOME": str(state)}
+
+    def run(*args: str, answers: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*UNSHARE, *quiz_command(), *args], input=answers, text=True,
+                              capture_output=True, env=env, timeout=60, check=False)
+
+    probe = json.loads(run("--due", "-n", "2", "--seed", "2", "--json", answers="").stdout)
+    answers = "".join(f"{q['expected']}\n" for q in probe["questions"])
+    done = run("--due", "-n", "2", "--seed", "2", "--json", answers=answers)
+    assert done.returncode == 0, done.stderr
+    stored = json.loads(history_file(env).read_text(encoding="utf-8"))
+    assert {q["id"] for q in probe["questions"]} <= set(stored["questions"])
+
+    (state / "seqlab").chmod(0o555)  # root ignores this; uid 1000 without capabilities cannot
+    try:
+        again = run("rnn", "-n", "1", "--seed", "1", "--json", answers="1\n")
+    finally:
+        (state / "seqlab").chmod(0o755)
+    assert again.returncode == 0 and "could not save quiz history" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert json.loads(history_file(env).read_text(encoding="utf-8")) == stored
