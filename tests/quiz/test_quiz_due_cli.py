@@ -64,6 +64,14 @@ def test_new_questions_stop_at_the_limit_and_then_it_says_when_the_next_review_i
     assert len(more["questions"]) == 2 and not {q["id"] for q in more["questions"]} & set(ids)
 
 
+@pytest.mark.parametrize(("lang", "line"), [("en", "New questions are off (--new 0)."),
+                                            ("ko", "새 문항은 꺼 두었습니다 (--new 0).")])
+def test_nothing_due_and_no_new_questions_says_so(run_quiz, lang, line):
+    done = run_quiz("--new", "0", "--lang", lang)
+    assert done.returncode == 0 and line in done.stdout
+    assert "Next review" not in done.stdout  # nothing was ever seen: no review to announce
+
+
 def test_due_reviews_come_most_overdue_first_and_not_due_ones_wait(run_quiz, quiz_env, banks):
     lstm, mha, gru, mdn = (first_id(banks, t) for t in ("lstm", "mha", "gru", "mdn"))
     seed_history(quiz_env, {

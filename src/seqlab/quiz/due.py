@@ -3,7 +3,8 @@
 Pure and stdlib-only (no fsrs): a due date is read straight from the stored card. "Today"
 is the calendar day of ``now`` in ``now``'s own time zone, so the command passes local time
 and the tests pass a fixed clock. A question is due today when its card falls due before
-the end of that day: a review scheduled for this afternoon is offered this morning.
+the end of that day: a review scheduled for this afternoon is offered this morning. The
+daily limit counts every question first seen today, in any kind of run (``quiz lstm`` too).
 """
 
 from __future__ import annotations

@@ -64,7 +64,9 @@ def render_nothing_due(console: Console, plan: DuePlan, now: datetime, lang: str
     """Nothing to ask: say when the next review is, and why no new question came."""
     console.print(f"[bold]{escape(message(lang, 'due.nothing'))}[/]")
     render_next_review(console, plan.next_due, plan.next_count, now, lang)
-    if plan.unseen and not plan.new_left:
+    if plan.unseen and not plan.new_limit:
+        console.print(escape(message(lang, "due.no-new")))
+    elif plan.unseen and not plan.new_left:
         console.print(escape(message(lang, "due.new-done", limit=plan.new_limit)))
     elif not plan.unseen:
         console.print(escape(message(lang, "due.all-new-seen")))
