@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -27,7 +28,7 @@ from typing import Any
 
 from seqlab.text import clean_line
 
-from .confine import Limits
+from .confine import Limits, plan_binds
 from .wire import ProtocolError, check_event, check_reply, recv_message, send_message
 
 __all__ = [
@@ -101,21 +102,27 @@ def cell_notes(reports: dict[int, CellReport]) -> list[str]:
 
 
 def _clean_env() -> dict[str, str]:
-    keep = {"PATH", "LANG", "LC_ALL", "TMPDIR"}
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    """The zygote's (and so every child's) environment: no variable that could hold a path of the
+    instructor's (PATH is fixed, TMPDIR dropped)."""
+    env = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL") and "/" not in v}
+    env.update({"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                "PYTHONDONTWRITEBYTECODE": "1"})
     return env
 
 
 class Zygote:
     """A torch-warmed process that forks confined children on request."""
 
-    def __init__(self, forbidden: list[Path], limits: Limits | None = None, *, wait: bool = True) -> None:
+    def __init__(self, forbidden: list[Path], limits: Limits | None = None, *, wait: bool = True,
+                 allow_weak: bool = True) -> None:
         """With wait=False the zygote warms up in the background until `wait_ready()`, so the
-        caller can import its own heavy modules meanwhile (start-up is paid once, not twice)."""
-        self.forbidden = [str(p) for p in forbidden]
+        caller can import its own heavy modules meanwhile (start-up is paid once, not twice).
+        With allow_weak=False a child whose fences do not all hold runs no student code."""
+        self.forbidden = [Path(p) for p in forbidden]
         self.limits = limits or Limits()
+        self.allow_weak = allow_weak
         self.binds: list[str] = []
+        self.cgroup: str | None = None
         self._launch()
         if wait:
             self.wait_ready()
@@ -126,9 +133,8 @@ class Zygote:
 
     def _launch(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        config = json.dumps({"forbidden": self.forbidden, "limits": vars(self.limits)})
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "seqlab.sandbox.zygote", str(theirs.fileno()), config],
+        self.process = subprocess.Popen(  # no instructor path in its argv, environment or cwd
+            [sys.executable, "-I", "-m", "seqlab.sandbox.zygote", str(theirs.fileno())],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, env=_clean_env(), start_new_session=True, cwd="/",
         )
@@ -137,11 +143,18 @@ class Zygote:
 
     def wait_ready(self) -> None:
         self.control.settimeout(120)
+        runtime = json.loads(self.control.recv(1 << 20) or b"{}").get("runtime")
+        if type(runtime) is not list:
+            raise RuntimeError("the sandbox zygote failed to start")
+        binds = plan_binds([str(p) for p in runtime], self.forbidden)  # the zygote never sees forbidden
+        self.control.send(json.dumps({"binds": list(binds), "limits": vars(self.limits),
+                                      "allow_weak": self.allow_weak}).encode())
         ready = json.loads(self.control.recv(65536) or b"{}")
         if not ready.get("ready"):
             raise RuntimeError("the sandbox zygote failed to start")
         self.binds = ready["binds"]
         self.root = str(ready.get("root", ""))
+        self.cgroup = ready.get("cgroup")
         self.control.settimeout(10)
 
     def spawn(self) -> tuple[int, socket.socket]:
@@ -151,6 +164,7 @@ class Zygote:
             try:
                 socket.send_fds(self.control, [b"spawn"], [theirs.fileno()])
                 reply = json.loads(self.control.recv(4096) or b"{}")
+                _watch_server(int(reply["pid"]), int(reply.get("server") or 0))
                 return int(reply["pid"]), ours
             except (OSError, ValueError, KeyError):
                 ours.close()
@@ -166,9 +180,11 @@ class Zygote:
         try:
             self.control.close()
         finally:
-            if self.process.poll() is None:
+            try:  # on EOF it kills what is left of its children and removes their cgroups
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
                 self.process.kill()
-            self.process.wait()
+                self.process.wait()
             _remove_empty_dir(getattr(self, "root", ""))
 
 
@@ -181,12 +197,38 @@ def _remove_empty_dir(path: str) -> None:
             pass
 
 
-def _kill_group(pid: int) -> None:
+_SERVERS: dict[int, int] = {}  # intermediate pid -> pidfd of its server
+
+
+def _watch_server(pid: int, server: int) -> None:
+    """Remember the server (pid 1 of the submission's PID namespace) of intermediate `pid`; the
+    pidfd is opened now, while it surely is that process, so a later kill never hits a reused pid."""
+    try:
+        if server > 0:
+            _SERVERS[pid] = os.pidfd_open(server)
+    except OSError:
+        pass
+
+
+def _kill_group(pid: int, wait: float = 5.0) -> None:
+    """Kill the submission's server (and with it its whole PID namespace, whatever sessions it
+    made) and its intermediate; return once the namespace is gone (or after `wait` seconds)."""
+    pidfd = _SERVERS.pop(pid, None)
+    if pidfd is not None:
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except OSError:
+            pass
     for kill in (os.killpg, os.kill):
         try:
             kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+    if pidfd is not None:
+        try:
+            select.select([pidfd], [], [], wait)  # readable once pid 1 and so the namespace are gone
+        finally:
+            os.close(pidfd)
 
 
 @dataclass

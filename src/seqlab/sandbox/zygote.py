@@ -1,31 +1,43 @@
 """The zygote: a clean process that imported torch once and forks one confined child per request.
 
-Started with `python -I -m seqlab.sandbox.zygote FD CONFIG_JSON` by a grading worker, so it never
-holds grader code or hidden inputs in memory (a forked child inherits its parent's memory).
-Each spawn request carries one end of a socketpair (SCM_RIGHTS); the forked child confines
-itself and then serves the trusted side on that socket. SIGCHLD is ignored so children are
-reaped by the kernel.
+Started with `python -I -m seqlab.sandbox.zygote FD` by a grading worker, so it never holds
+grader code or hidden inputs in memory (a forked child inherits its parent's memory), and it
+never learns an instructor path either: it sends the worker the runtime paths it would bind,
+and the worker answers (over the control socket, never argv or the environment) with the
+binds it allows, the caps and whether a weak sandbox may run. Its command line in /proc is
+overwritten to a bare name, as its children inherit it.
+
+Each spawn request carries one end of a socketpair (SCM_RIGHTS); the zygote makes the
+submission's cgroup, forks the intermediate (see `intermediate.py`) and answers with the
+intermediate's and the server's pids. Cgroups of finished submissions are emptied and removed
+at the next spawn and when the zygote ends. SIGCHLD is ignored so children are reaped by the kernel.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import os
+import select
 import signal
 import socket
 import sys
 import tempfile
-from pathlib import Path
 
 import torch
 import torch.distributions
 import torch.nn.functional
 
-from .confine import Limits, SandboxPlan, enter_namespaces, lock_down, plan_binds
+from .cgroups import CgroupSet, SubmissionCgroup
+from .confine import Confinement, Limits, SandboxPlan, runtime_paths
 from .dispatcher import Dispatcher, discard_python_output
+from .intermediate import run_intermediate
 from .wire import recv_message, send_message
 
 __all__ = ["main"]
+
+TITLE = b"seqlab-sandbox"
 
 
 def _warm_up() -> None:
@@ -44,8 +56,23 @@ def _warm_up() -> None:
     torch.nn.LSTM(4, 4, batch_first=True)(torch.randn(2, 3, 4))
 
 
-def _serve(conn_fd: int, plan: SandboxPlan, level: str) -> None:
-    lock_down(plan, level)
+def _hide_command_line() -> None:
+    """Overwrite this process's argv area (what /proc/PID/cmdline shows, for us and every child)
+    with a bare title, as setproctitle does. (The environment holds no path: the worker starts
+    us with a fixed one.)"""
+    sys.argv = [TITLE.decode()]
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return
+    start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48, 49 of stat)
+    if 0 < start < end:
+        ctypes.memset(start, 0, end - start)
+        ctypes.memmove(start, TITLE, min(len(TITLE), end - start - 1))
+
+
+def _serve(conn_fd: int, confinement: Confinement, allow_weak: bool) -> None:
     devnull = os.open("/dev/null", os.O_RDWR)
     os.dup2(devnull, 0)
     output = os.open(".output", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -53,7 +80,10 @@ def _serve(conn_fd: int, plan: SandboxPlan, level: str) -> None:
     os.dup2(output, 2)
     discard_python_output()
     conn = socket.socket(fileno=conn_fd)
-    send_message(conn, {"event": "hello", "isolation": level})
+    send_message(conn, {"event": "hello", "isolation": confinement.token(),
+                        "features": " ".join(confinement.features)})
+    if confinement.level != "strong" and not allow_weak:
+        return  # refuse to run any student code behind fences that do not hold
     dispatcher: Dispatcher | None = None
     while True:
         try:
@@ -76,47 +106,37 @@ def _serve(conn_fd: int, plan: SandboxPlan, level: str) -> None:
         send_message(conn, reply, out_blobs)
 
 
-def _run_child(conn_fd: int, plan: SandboxPlan) -> None:
-    """Intermediate process: enter namespaces, fork the confined server, wait for it."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.setsid()
-    os.closerange(3, conn_fd)
-    os.closerange(conn_fd + 1, 1024)
-    level = enter_namespaces(plan)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            torch.set_num_threads(1)
-            _serve(conn_fd, plan, level)
-        finally:
-            os._exit(0)
-    os.close(conn_fd)
-    while True:
-        try:
-            os.waitpid(pid, 0)
-            break
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
+def _handshake(control: socket.socket) -> dict:
+    """Send the runtime paths we would bind; receive the worker's config (binds, limits)."""
+    control.send(json.dumps({"runtime": runtime_paths()}).encode())
+    config = json.loads(control.recv(1 << 20) or b"{}")
+    if not isinstance(config, dict) or not isinstance(config.get("binds"), list):
+        raise SystemExit(1)
+    return config
 
 
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
-    config = json.loads(sys.argv[2])
+    _hide_command_line()
     _warm_up()
-    forbidden = [Path(p).resolve() for p in config["forbidden"]]
+    config = _handshake(control)
     plan = SandboxPlan(
-        binds=plan_binds(forbidden),
-        new_root=tempfile.mkdtemp(prefix="seqlab-root-"),
+        binds=tuple(str(p) for p in config["binds"]),
+        new_root=tempfile.mkdtemp(prefix="seqlab-root-", dir="/tmp"),
         uid=200_000 + os.getpid() % 100_000,
         limits=Limits(**config.get("limits", {})),
+        allow_weak=bool(config.get("allow_weak", True)),
     )
+    del config
+    cgroups = CgroupSet.detect()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    control.send(json.dumps({"ready": True, "binds": list(plan.binds), "root": plan.new_root}).encode())
+    control.send(json.dumps({"ready": True, "binds": list(plan.binds), "root": plan.new_root,
+                             "cgroup": cgroups.kind}).encode())
+    children = _Children()
     try:
-        _serve_spawns(control, plan)
+        _serve_spawns(control, plan, cgroups, children)
     finally:
+        children.sweep(everything=True)
         _remove_mount_point(plan.new_root)
 
 
@@ -128,7 +148,46 @@ def _remove_mount_point(path: str) -> None:
         pass
 
 
-def _serve_spawns(control: socket.socket, plan: SandboxPlan) -> None:
+class _Children:
+    """Intermediates still running or whose cgroup is not yet removed: pid -> (pidfd, cgroup)."""
+
+    def __init__(self) -> None:
+        self.live: dict[int, tuple[int | None, SubmissionCgroup | None]] = {}
+
+    def add(self, pid: int, cgroup: SubmissionCgroup | None) -> None:
+        try:
+            pidfd: int | None = os.pidfd_open(pid)
+        except OSError:
+            pidfd = None
+        self.live[pid] = (pidfd, cgroup)
+
+    def sweep(self, everything: bool = False) -> None:
+        """Empty and remove the cgroups of submissions that ended (all of them, at exit)."""
+        for pid, (pidfd, cgroup) in list(self.live.items()):
+            ended = pidfd is None or bool(select.select([pidfd], [], [], 0)[0])
+            if not (ended or everything):
+                continue
+            if not ended:
+                _kill(pid)
+            if cgroup is not None:
+                cgroup.kill()
+                if not cgroup.remove() and not everything:
+                    continue
+            if pidfd is not None:
+                os.close(pidfd)
+            del self.live[pid]
+
+
+def _kill(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _serve_spawns(control: socket.socket, plan: SandboxPlan, cgroups: CgroupSet, children: _Children) -> None:
+    count = 0
     while True:
         try:
             data, fds, _flags, _addr = socket.recv_fds(control, 4096, 1)
@@ -138,15 +197,39 @@ def _serve_spawns(control: socket.socket, plan: SandboxPlan) -> None:
             return
         if not fds:
             continue
+        count += 1
+        cgroup = cgroups.create(f"seqlab-{os.getpid()}-{count}", plan.limits.memory_bytes, plan.limits.processes)
+        report_read, report_write = os.pipe()
         pid = os.fork()
         if pid == 0:
-            control.close()
             try:
-                _run_child(fds[0], plan)
+                control.close()
+                os.close(report_read)
+                run_intermediate([fds[0]], report_write, plan, cgroup,
+                                 functools.partial(_serve_child, fds[0], allow_weak=plan.allow_weak))
             finally:
                 os._exit(0)
         os.close(fds[0])
-        control.send(json.dumps({"pid": pid}).encode())
+        os.close(report_write)
+        children.add(pid, cgroup)
+        control.send(json.dumps({"pid": pid, "server": _read_pid(report_read)}).encode())
+        children.sweep()
+
+
+def _serve_child(conn_fd: int, confinement: Confinement, *, allow_weak: bool) -> None:
+    torch.set_num_threads(1)
+    _serve(conn_fd, confinement, allow_weak)
+
+
+def _read_pid(fd: int) -> int:
+    """The server's pid as the intermediate reports it (0 if it died before forking one)."""
+    try:
+        if not select.select([fd], [], [], 10)[0]:
+            return 0
+        text = os.read(fd, 32)
+        return int(text) if text.strip().isdigit() else 0
+    finally:
+        os.close(fd)
 
 
 if __name__ == "__main__":
