@@ -77,10 +77,12 @@ def print_summary(run: RunResult, out_dir: Path) -> None:
         table.add_row(escape(result.student), f"{result.score:g} / {result.max_score:g}",
                       f"[{style}]{result.status}[/]", _lost_to(result))
     console.print(table)
-    isolation = sorted({r.isolation for r in run.submissions if r.isolation})
-    if isolation and isolation != ["namespaces"]:
-        console.print(f"[yellow]sandbox level: {escape(', '.join(isolation))} "
-                      "(full isolation needs root or user namespaces)[/]")
+    if run.sandbox:  # one line: the level every submission ran at, what holds, what is missing
+        from seqlab.sandbox.confine import Confinement
+        from seqlab.sandbox.probe import describe
+
+        line = _markup_escape(describe(Confinement.from_dict(run.sandbox)))
+        console.print(line if run.sandbox.get("level") == "strong" else f"[yellow]{line}[/]", soft_wrap=True)
     console.print(f"results: {escape(str(out_dir / 'results.json'))}, "
                   f"{escape(str(out_dir / 'grades.csv'))}, feedback in {escape(str(out_dir / 'feedback'))}/")
     _print_class_summary(run, out_dir)

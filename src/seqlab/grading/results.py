@@ -128,6 +128,10 @@ class RunResult:
     assignment: str
     max_score: float
     submissions: list[SubmissionResult]
+    # the sandbox level this run's submissions were confined at (seqlab.sandbox.probe), e.g.
+    # {"level": "strong", "features": [...], "missing": [], "caps": "per-submission",
+    #  "cgroup": "cgroup-v1", "weak_allowed": false}
+    sandbox: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False, allow_nan=False) + "\n"

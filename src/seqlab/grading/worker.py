@@ -29,8 +29,9 @@ _UNUSED_PLUGINS = [arg for name in ("cacheprovider", "randomly", "unraisableexce
                    for arg in ("-p", f"no:{name}")]
 
 
-def init_worker(forbidden: list[str], limits: dict[str, int]) -> None:
-    """Warm torch and pytest, silence output, start this worker's zygote."""
+def init_worker(forbidden: list[str], limits: dict[str, int], allow_weak: bool = True) -> None:
+    """Warm torch and pytest, silence output, start this worker's zygote (whose children run no
+    student code behind a weak sandbox unless `allow_weak`)."""
     sys.dont_write_bytecode = True  # never write __pycache__ into graders/
     warnings.filterwarnings("ignore")
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -39,7 +40,8 @@ def init_worker(forbidden: list[str], limits: dict[str, int]) -> None:
     from seqlab.sandbox.client import Zygote
     from seqlab.sandbox.confine import Limits
 
-    zygote = Zygote([Path(p) for p in forbidden], Limits(**limits), wait=False)  # warms meanwhile
+    zygote = Zygote([Path(p) for p in forbidden], Limits(**limits), wait=False,  # warms meanwhile
+                    allow_weak=allow_weak)
     _state["zygote"] = zygote
     # Pool workers leave through os._exit, which skips atexit: multiprocessing's own finalizers run.
     Finalize(None, zygote.close, exitpriority=10)
