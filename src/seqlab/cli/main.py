@@ -56,8 +56,12 @@ def _build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--call-timeout", type=_positive(float), default=10.0,
                        help="seconds one call into student code may run (default 10)")
     grade.add_argument("--memory-mb", type=_positive(int), default=3072,
-                       help="memory cap of a submission's process in MB (default 3072)")
+                       help="memory cap of a submission in MB: all its processes together where a cgroup "
+                            "is allowed, else each process (default 3072)")
     grade.add_argument("--gradebook", help="also record grades in an nbgrader gradebook (SQLAlchemy URL)")
+    grade.add_argument("--allow-weak-sandbox", action="store_true",
+                       help="grade even where the sandbox cannot hold (no namespaces, seccomp, ...); "
+                            "the weaker level is printed and recorded in results.json")
 
     check = commands.add_parser("check", help="run the public sanity checks on your work (students)")
     check.add_argument("file", type=Path, help="your notebook or .py module")
@@ -85,6 +89,7 @@ def _grade(args: argparse.Namespace) -> int:
         out_dir=out_dir,
         timeouts=Timeouts(cell=args.cell_timeout, call=args.call_timeout, submission=args.timeout),
         limits=Limits(memory_bytes=int(args.memory_mb) * 1024 * 1024),
+        allow_weak_sandbox=args.allow_weak_sandbox,
         **({"jobs": int(args.jobs)} if args.jobs else {}),
     )
     with GradingProgress() as progress:

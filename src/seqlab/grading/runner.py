@@ -19,6 +19,7 @@ from pathlib import Path
 
 from seqlab.sandbox.client import Timeouts
 from seqlab.sandbox.confine import Limits
+from seqlab.sandbox.probe import require_level
 
 from .assignments import Assignment
 from .discover import discover
@@ -36,6 +37,7 @@ class GradeOptions:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     timeouts: Timeouts = field(default_factory=Timeouts)
     limits: Limits = field(default_factory=Limits)
+    allow_weak_sandbox: bool = False  # grade where the sandbox is weak (printed and recorded as such)
     report: bool = True  # also write OUT_DIR/report.html (one-submission platforms skip it)
 
 
@@ -67,7 +69,8 @@ def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidd
     context = multiprocessing.get_context("spawn")
     died: list[dict] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=init_worker, initargs=(forbidden, asdict(options.limits))) as pool:
+                             initializer=init_worker,
+                             initargs=(forbidden, asdict(options.limits), options.allow_weak_sandbox)) as pool:
         futures: dict[Future, dict] = {}
         try:
             for _ in range(workers):  # start every worker now; each warms up while we read files
@@ -92,7 +95,11 @@ def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidd
 
 def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions,
                 on_result: Progress | None = None, on_start: Callable[[int], None] | None = None) -> RunResult:
-    """Grade every submission under `paths` and write results, grades and feedback."""
+    """Grade every submission under `paths` and write results, grades and feedback.
+
+    First the sandbox is probed: a weak level raises UsageError unless options allow it."""
+    forbidden = _forbidden(assignment, options, paths)
+    sandbox = require_level([Path(p) for p in forbidden], options.limits, options.allow_weak_sandbox)
     found = discover(paths, assignment.id)
     if on_start:
         on_start(len(found))
@@ -125,8 +132,6 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
                 continue
             yield _job(assignment, options, extracted)
 
-    forbidden = _forbidden(assignment, options, paths)
-
     def accept(job: dict, data: object) -> None:
         try:
             if isinstance(data, BaseException):
@@ -147,7 +152,7 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
                                        assignment.max_score))
 
     ordered = sorted(results.values(), key=lambda r: order.get(r.student, len(order)))
-    run = RunResult(assignment.id, assignment.max_score, ordered)
+    run = RunResult(assignment.id, assignment.max_score, ordered, sandbox)
     name_feedback_files(run)
     feedback = {r.student: _render(r, assignment) for r in ordered}
     write_outputs(run, options.out_dir, feedback)

@@ -21,7 +21,7 @@ from .cgroups import CgroupSet
 from .confine import Confinement, Limits, SandboxPlan, plan_binds, runtime_paths
 from .intermediate import run_intermediate
 
-__all__ = ["describe", "probe_sandbox"]
+__all__ = ["describe", "probe_sandbox", "require_level"]
 
 _TEXT = {
     "pid-ns": "PID namespace", "mount-ns": "mount namespace", "net-ns": "network namespace",
@@ -55,6 +55,19 @@ def probe_sandbox(forbidden: list[Path], limits: Limits, timeout: float = 60) ->
         return Confinement.from_dict(json.loads(done.stdout.strip().splitlines()[-1]))
     except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
         return Confinement([])
+
+
+def require_level(forbidden: list[Path], limits: Limits, allow_weak: bool) -> dict[str, object]:
+    """The run's sandbox record; a weak level is a usage error unless explicitly allowed."""
+    from seqlab.errors import UsageError
+
+    confinement = probe_sandbox(forbidden, limits)
+    if confinement.level != "strong" and not allow_weak:
+        missing = ", ".join(_name(f) for f in confinement.missing)
+        raise UsageError(f"the sandbox cannot confine submissions on this machine (missing: {missing})",
+                         "to grade anyway at this weaker level, rerun with --allow-weak-sandbox; "
+                         "the level is then recorded in results.json")
+    return {**confinement.to_dict(), "weak_allowed": allow_weak}
 
 
 def main() -> None:
