@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,64 @@ def test_unreadable_notebooks_are_invalid_with_one_line(tmp_path: Path, content:
     path.write_bytes(content)
     result = extract("s", path, set())
     assert result.invalid and reason in result.invalid and "\n" not in result.invalid
+
+
+def test_links_leaving_the_submission_are_invalid_and_links_inside_it_are_followed(tmp_path: Path):
+    secret = tmp_path / "solutions" / "mha.ipynb"
+    secret.parent.mkdir()
+    secret.write_text(nb(("x = 1", None)))
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "top_link.ipynb").symlink_to(secret)
+    (folder / "folder_link").symlink_to(secret.parent)
+    (folder / "inner").mkdir()
+    (folder / "inner" / "mha.ipynb").symlink_to(secret)
+    (folder / "layout").mkdir()
+    (folder / "layout" / "mha").symlink_to(secret.parent)
+    (folder / "ok" / "work").mkdir(parents=True)
+    (folder / "ok" / "work" / "real.py").write_text("x = 1")
+    (folder / "ok" / "mha.py").symlink_to(folder / "ok" / "work" / "real.py")
+    found = {f.student: f for f in discover([folder], "mha")}
+    for name in ("top_link", "folder_link", "inner", "layout"):
+        assert found[name].path is None and "symlink outside the submission" in found[name].problem, name
+    assert found["ok"].problem is None and found["ok"].path == (folder / "ok" / "work" / "real.py").resolve()
+    assert extract("ok", found["ok"].path, set(), root=found["ok"].root).cells[0]["code"] == "x = 1"
+
+
+def test_a_file_swapped_for_a_link_after_discovery_is_still_not_read(tmp_path: Path):
+    secret = tmp_path / "secret.py"
+    secret.write_text("SECRET = 1")
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "mallory.py").write_text("x = 1")
+    (found,) = discover([folder], "mha")
+    found.path.unlink()
+    found.path.symlink_to(secret)
+    result = extract(found.student, found.path, set(), root=found.root)
+    assert result.cells == [] and "symlink outside the submission" in result.invalid
+    assert extract("student-run check", found.path, set()).cells  # `seqlab check` on one's own link: fine
+
+
+def test_sizes_nesting_and_cell_counts_are_checked_before_parsing(tmp_path: Path):
+    sparse = tmp_path / "big.ipynb"
+    with open(sparse, "wb") as handle:
+        handle.truncate(200 * 2**20)
+    assert "over the 20 MB limit" in extract("s", sparse, set()).invalid
+    deep = tmp_path / "deep.ipynb"
+    deep.write_text('{"cells": ' + "[" * 2000 + "]" * 2000 + ', "nbformat": 4}')
+    assert "nested too deeply" in extract("s", deep, set()).invalid
+    many = tmp_path / "many.ipynb"
+    many.write_text(nb(*[("x = 1", None)] * 3000))
+    assert "3000 cells, over the limit" in extract("s", many, set()).invalid
+    odd = tmp_path / "odd.ipynb"
+    odd.write_text(json.dumps({"cells": [{"cell_type": "code", "source": {"a": 1}, "metadata": {}}],
+                               "nbformat": 4, "nbformat_minor": 5, "metadata": {}}))
+    assert extract("s", odd, set()).invalid  # a reason, never an exception
+
+
+def test_odd_file_names_become_distinct_printable_ids(tmp_path: Path):
+    for raw in (b"caf\xe9.py", b"caf\xe8.py", b"\x1b[2Jx.py", b"s" * 240 + b".py"):
+        Path(os.fsdecode(bytes(tmp_path) + b"/" + raw)).write_text("x = 1")
+    found = {f.student: f for f in discover([tmp_path], "mha")}
+    assert set(found) == {"caf\\xe9", "caf\\xe8", "\\x1b[2Jx", "s" * 240}
+    assert all(f.problem is None for f in found.values())

@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import threading
+import time
 
 import pytest
 import torch
 
 from seqlab.sandbox.codec import decode_value, encode_value
 from seqlab.sandbox.dispatcher import Dispatcher
-from seqlab.sandbox.wire import ProtocolError, RefToken, recv_message, send_message
+from seqlab.sandbox.wire import (
+    ProtocolError,
+    RefToken,
+    check_event,
+    check_reply,
+    recv_message,
+    send_message,
+)
 
 
 def roundtrip(value):
@@ -92,3 +101,70 @@ def test_a_cell_past_its_time_limit_is_interrupted_and_earlier_names_survive():
 def test_system_exit_in_a_cell_is_just_a_failed_cell():
     outcome = Dispatcher().run_cell(0, "import sys\nsys.exit(3)", timeout=5)
     assert outcome["status"] == "raised" and outcome["error"]["type"] == "SystemExit"
+
+
+def _trickle(sock: socket.socket, data: bytes, pause: float) -> threading.Thread:
+    def run() -> None:
+        for byte in data:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                return
+            time.sleep(pause)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_trickle_of_bytes_cannot_stretch_a_frame_past_its_deadline():
+    payload = b'{"ok":true,"value":1}'
+    frame = struct.pack("<II", len(payload), 0) + payload
+    ours, theirs = socket.socketpair()
+    _trickle(theirs, frame, 0.05)  # every byte well inside any per-recv timeout
+    with pytest.raises(TimeoutError):
+        recv_message(ours, deadline=time.monotonic() + 0.3)
+    ours, theirs = socket.socketpair()
+    _trickle(theirs, frame, 0.01).join()
+    assert recv_message(ours, deadline=time.monotonic() + 30) == ({"ok": True, "value": 1}, [])
+
+
+ERROR = {"type": "ValueError", "bases": ["ValueError"], "message": "m", "where": "cell 1, line 2"}
+
+
+@pytest.mark.parametrize("frame, expected", [
+    ([1, 2], ("cell_done",)),                                                          # a JSON list
+    ({"event": "cell_done", "index": 0, "status": "raised", "error": "boom", "seconds": 0}, ("cell_done",)),
+    ({"event": "cell_done", "index": 0, "status": "ok", "error": ERROR, "seconds": 0}, ("cell_done",)),
+    ({"event": "cell_done", "index": "0", "status": "ok", "error": None, "seconds": 0}, ("cell_done",)),
+    ({"event": "cell_done", "index": 0, "status": "won", "error": None, "seconds": 0}, ("cell_done",)),
+    ({"event": "cell_done", "index": 0, "status": "raised", "seconds": 0,
+      "error": {**ERROR, "where": "<script>"}}, ("cell_done",)),
+    ({"event": "cell_done", "index": 0, "status": "raised", "seconds": 0,
+      "error": {**ERROR, "bases": ["ValueError"] * 100}}, ("cell_done",)),
+    ({"event": "loaded", "names": ["double"]}, ("cell_start",)),                      # out of order
+    ({"event": "cell_start", "index": 0, "extra": 1}, ("cell_start",)),
+    ({"event": "loaded", "names": [1]}, ("loaded",)),
+    ({"event": "hello", "isolation": "\x1b[2Jstrong"}, ("hello",)),
+])
+def test_events_outside_the_protocol_are_refused(frame, expected):
+    with pytest.raises(ProtocolError):
+        check_event(frame, expected)
+
+
+@pytest.mark.parametrize("reply", [
+    [1], {"ok": 1, "value": 2}, {"ok": True}, {"ok": True, "value": 1, "error": ERROR},
+    {"ok": False, "error": "boom"}, {"ok": False, "error": {**ERROR, "message": 5}},
+])
+def test_replies_outside_the_protocol_are_refused(reply):
+    with pytest.raises(ProtocolError):
+        check_reply(reply)
+
+
+def test_what_the_real_dispatcher_sends_fits_the_schema():
+    dispatcher = Dispatcher()
+    for code in ("x = 1", "raise ValueError('bad')", "import sys\nsys.exit(2)", "def f(:"):
+        check_event({"event": "cell_done", **dispatcher.run_cell(0, code, timeout=5)}, ("cell_done",))
+    check_event({"event": "loaded", "names": dispatcher.defined_names()}, ("loaded",))
+    for request in ({"op": "lookup", "name": "x"}, {"op": "lookup", "name": "nope"}, {"op": "frobnicate"}):
+        check_reply(dispatcher.handle(request, [])[0])

@@ -40,7 +40,7 @@ def _escape_char(char: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def clean_id(value: object, limit: int = 200) -> str:
+def clean_id(value: object, limit: int = 300) -> str:
     """A student id for results and terminals: bytes that are not UTF-8 and control characters
     become visible escapes (so two such names stay distinct); overlong ids keep a hash."""
     text = value if isinstance(value, str) else str(value)

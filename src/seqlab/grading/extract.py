@@ -100,7 +100,11 @@ def skeleton_setup_cells(skeleton: Path | None) -> dict[str, str]:
 
 def _source(cell: dict[str, Any]) -> str:
     source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    raise ValueError("a cell's source is not text")
 
 
 def _open(path: Path, root: Path | None) -> int:

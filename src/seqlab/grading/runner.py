@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,39 +58,67 @@ def _job(assignment: Assignment, options: GradeOptions, sub: Extracted) -> dict:
 
 
 def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidden: list[str],
-              on_result: Callable[[dict, object], None]) -> list[dict]:
+              on_result: Callable[[dict, object], None], in_flight: int | None = None) -> list[dict]:
     """Grade jobs in worker processes; returns the jobs whose worker died (to retry).
 
     `jobs` may be a generator: the workers are started first, so their torch warm-up overlaps
-    with the instructor-side work of reading notebooks that produces the jobs.
+    with the instructor-side work of reading notebooks that produces the jobs. At most
+    `in_flight` jobs are handed to the pool at a time, so a worker that dies takes only those
+    with it: the pool is replaced and the remaining jobs carry on.
     """
     if workers < 1:
         return []
-    context = multiprocessing.get_context("spawn")
+    pending = iter(jobs)
     died: list[dict] = []
+    while not _pool_round(pending, workers, in_flight or 2 * workers, options, forbidden, on_result, died):
+        pass  # the pool broke: a fresh one takes the remaining jobs
+    return died
+
+
+def _pool_round(pending: Iterator[dict], workers: int, in_flight: int, options: GradeOptions,
+                forbidden: list[str], on_result: Callable[[dict, object], None], died: list[dict]) -> bool:
+    """Feed one pool until the jobs run out (True) or it breaks (False, its jobs in `died`)."""
+    context = multiprocessing.get_context("spawn")
+    running: dict[Future, dict] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                              initializer=init_worker,
                              initargs=(forbidden, asdict(options.limits), options.allow_weak_sandbox)) as pool:
-        futures: dict[Future, dict] = {}
         try:
             for _ in range(workers):  # start every worker now; each warms up while we read files
                 pool.submit(worker_ready)
-            for job in jobs:
-                futures[pool.submit(grade_job, job)] = job
-            for future in as_completed(futures):
-                try:
-                    data: object = future.result()
-                except BrokenProcessPool:
-                    died.append(futures[future])
-                    continue
-                except Exception as exc:  # noqa: BLE001 -- recorded for that student
-                    data = exc
-                on_result(futures[future], data)
+            while True:
+                while len(running) < in_flight:
+                    job = next(pending, None)
+                    if job is None:
+                        break
+                    try:
+                        running[pool.submit(grade_job, job)] = job
+                    except BrokenProcessPool:
+                        died.append(job)
+                        return _broken(running, died)
+                if not running:
+                    return True
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = running.pop(future)
+                    try:
+                        data: object = future.result()
+                    except BrokenProcessPool:
+                        died.append(job)
+                        return _broken(running, died)
+                    except Exception as exc:  # noqa: BLE001 -- recorded for that student
+                        data = exc
+                    on_result(job, data)
         except BaseException:
-            for future in futures:
+            for future in running:
                 future.cancel()
             raise
-    return died
+
+
+def _broken(running: dict[Future, dict], died: list[dict]) -> bool:
+    died.extend(running.values())
+    running.clear()
+    return False
 
 
 def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions,
@@ -146,7 +174,8 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
         record(result)
     workers = min(options.jobs, sum(1 for item in found if item.path is not None and not item.problem))
     retry = _run_pool(jobs(), workers, options, forbidden, accept)
-    for job in _run_pool(retry, min(options.jobs, len(retry)), options, forbidden, accept):
+    # one at a time: only the submission that kills its worker dies twice
+    for job in _run_pool(retry, 1 if retry else 0, options, forbidden, accept, in_flight=1):
         record(SubmissionResult.failed(job["student"], job["source"], "error",
                                        "internal error: the grading worker died twice on this submission",
                                        assignment.max_score))

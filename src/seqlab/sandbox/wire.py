@@ -110,7 +110,7 @@ def recv_message(sock: socket.socket, deadline: float | None = None) -> tuple[An
 
 
 # -- the schema of what the child may send -------------------------------------------------------
-_LEVEL = re.compile(r"[a-z0-9+-]{1,40}")
+_LEVEL = re.compile(r"[a-z0-9+._-]{1,80}")
 _WHERE = re.compile(r"cell \d{1,7}, line \d{1,7}")
 _CELL_STATUSES = ("ok", "raised", "timeout")
 
@@ -125,7 +125,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_fact(value: Any) -> bool:
-    return type(value) in (bool, int, float) or value is None or (type(value) is str and len(value) <= 200)
+    return type(value) in (bool, int, float) or value is None or (type(value) is str and len(value) <= 2000)
 
 
 def _fields(obj: Any, required: set[str], optional: frozenset[str] = frozenset()) -> dict[str, Any]:
