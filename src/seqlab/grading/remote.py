@@ -9,6 +9,7 @@ cannot cross as data (modules, numpy arrays, functions) comes back as a `Remote`
 from __future__ import annotations
 
 import builtins
+import re
 from typing import Any
 
 import torch
@@ -20,6 +21,8 @@ from seqlab.text import clean_line
 
 __all__ = ["MissingDefinition", "Remote", "StudentError", "Submission"]
 
+# Values printed to many decimals are what a repr of the hidden inputs looks like: never echoed.
+_PRECISE_NUMBER = re.compile(r"[-+]?\d*\.\d{4,}(?:[eE][-+]?\d+)?")
 _BUILTIN_EXCEPTIONS = frozenset(name for name, obj in vars(builtins).items()
                                 if isinstance(obj, type) and issubclass(obj, BaseException))
 
@@ -29,14 +32,15 @@ class StudentError(Exception):
 
     Everything in `info` came from the submission's process: it is cleaned and capped here
     (a short type name, a message of a few hundred characters, only real builtin exception
-    names as bases), so what reaches feedback is bounded whatever the child sends."""
+    names as bases, numbers printed to four or more decimals blanked), so what reaches
+    feedback is bounded whatever the child sends and carries no repr of the hidden inputs."""
 
     def __init__(self, info: dict[str, Any]) -> None:
         info = info if isinstance(info, dict) else {}
         self.type_name = clean_line(info.get("type") or "Exception", 80)
         bases = info.get("bases")
         self.bases = [b for b in bases[:64] if b in _BUILTIN_EXCEPTIONS] if isinstance(bases, list) else []
-        self.detail = clean_line(info.get("message") or "", 200)
+        self.detail = _PRECISE_NUMBER.sub("…", clean_line(info.get("message") or "", 200))
         where = info.get("where")
         self.where = clean_line(where, 40) if isinstance(where, str) else None
         super().__init__(self.describe())
