@@ -7,6 +7,8 @@ is torch.nn.GRUCell / torch.nn.GRU with weights copied by name, gradients are co
 torch's for the same inputs and upstream gradient, and a failing item is diagnosed by comparing
 against *wrong* GRUs (seqlab.oracles.gru). The training run happens here, on the trusted side: the
 student's GRU runs in the sandbox, a trusted linear head and Adam step update its weights.
+Parameters are resolved on the student's module by attribute path (aliases are fine); an item
+that fails only because an item it `depends_on` already failed says "same cause as ...".
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import random
 import pytest
 import torch
 
-from seqlab.grading.expect import expect_close, expect_shape, expect_tensor, fail
+from seqlab.grading.expect import (
+    Misconception,
+    differs,
+    expect_close,
+    expect_shape,
+    expect_tensor,
+    fail,
+)
 from seqlab.grading.remote import StudentError
 from seqlab.oracles.gru import (
     GruVariant,
@@ -62,21 +71,33 @@ WHY = {
 }
 
 
+CELL_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
 def _fail_if_diagnosed(name: str | None) -> None:
     if name is not None:
         fail(WHY[name], name)
 
 
+def _crash_was(message: str, misconception: str, exc: StudentError) -> None:
+    """A probe found what made the student's code raise: name it (and tie the crash to it)."""
+    raise Misconception(message, misconception) from exc
+
+
+def _is_in_place_error(exc: StudentError) -> bool:
+    return "inplace" in exc.detail.replace("-", "").replace(" ", "").lower()
+
+
 def _load(model, params: dict[str, torch.Tensor], what: str) -> None:
     """Copy torch's weights in by name; a missing or misshapen parameter names its misconception."""
-    own = model.parameters_by_name()
+    own = model.parameters_at(list(params))
     for name, value in params.items():
-        if name not in own:
-            if name.endswith("bias_hh") and name.replace("bias_hh", "bias_ih") in own:
+        if own.get(name) is None:
+            if name.endswith("bias_hh") and own.get(name.replace("bias_hh", "bias_ih")) is not None:
                 fail(f"{what} has no parameter bias_hh: " + WHY["bias-hh-ignored"], "bias-hh-ignored")
             if name.startswith("cells."):
-                fail(f"{what} has no parameter `{name}`: keep the layers in self.cells (an nn.ModuleList of "
-                     "GRUCell), each with weight_ih, weight_hh, bias_ih and bias_hh", "cells-layout")
+                differs(f"{what} has no parameter `{name}`: keep the layers in self.cells (an nn.ModuleList of "
+                        "GRUCell), each with weight_ih, weight_hh, bias_ih and bias_hh", "cells-layout")
             fail(f"{what} has no parameter `{name}`: keep weight_ih (3H, input_size), weight_hh (3H, H), bias_ih "
                  "and bias_hh (3H) under these names (torch's layout, not one module per gate)", "cell-parameters")
         shape = tuple(own[name].shape)
@@ -84,8 +105,11 @@ def _load(model, params: dict[str, torch.Tensor], what: str) -> None:
             if name.startswith("cells.") and not name.startswith("cells.0.") and name.endswith("weight_ih"):
                 fail(f"{what}: {name} has shape {shape}, expected {tuple(value.shape)}: "
                      + WHY["layers-fed-raw-input"] + ", so its input size is hidden_size", "layers-fed-raw-input")
-            fail(f"{what}: parameter {name} has shape {shape}, expected {tuple(value.shape)} (r, z, n stacked "
-                 "as 3 blocks of H rows)", "cells-layout" if name.startswith("cells.") else "cell-parameters")
+            message = (f"{what}: parameter {name} has shape {shape}, expected {tuple(value.shape)} (r, z, n "
+                       "stacked as 3 blocks of H rows)")
+            if name.startswith("cells."):
+                differs(message, "cells-layout")
+            fail(message, "cell-parameters")
     model.load_parameters(params)
 
 
@@ -131,8 +155,8 @@ def _expect_cell_like_torch(submission, bias: bool, with_state: bool, misconcept
         h_new = _cell_call(cell, x, h)
     except StudentError as exc:
         if special and _plain_cell_works(submission):
-            fail(f"GRUCell raised {exc.type_name} with {'h=None' if h is None else 'bias=False'} although it works "
-                 "with a given state and biases: " + _SPECIAL_HINT[misconception], misconception)
+            _crash_was(f"GRUCell raised {exc.type_name} with {'h=None' if h is None else 'bias=False'} although it "
+                       "works with a given state and biases: " + _SPECIAL_HINT[misconception], misconception, exc)
         raise
     expect_shape(h_new, (N_BATCH, HIDDEN_SIZE), "GRUCell's h'", "cell-equations")
     with torch.no_grad():
@@ -140,10 +164,14 @@ def _expect_cell_like_torch(submission, bias: bool, with_state: bool, misconcept
     if is_close(h_new, reference):
         return
     _fail_if_diagnosed(diagnose_cell(h_new, params, x, h))
-    if not bias and any("bias" in n for n in cell.parameters_by_name()):
+    if not bias and any(v is not None for v in cell.parameters_at(["bias_ih", "bias_hh"]).values()):
         fail("GRUCell(..., bias=False) must have no bias parameters (like torch.nn.GRUCell)", "bias-flag-ignored")
-    general = misconception if not special or _plain_cell_works(submission) else "cell-equations"
-    expect_close(h_new, reference, "GRUCell's h' (compared with torch.nn.GRUCell)", general)
+    if not special:
+        expect_close(h_new, reference, "GRUCell's h' (compared with torch.nn.GRUCell)")
+    if _plain_cell_works(submission):  # only this case is wrong: that is the diagnosis
+        expect_close(h_new, reference, "GRUCell's h' (compared with torch.nn.GRUCell)", misconception)
+    differs("GRUCell's h' differs from torch.nn.GRUCell's, as it does in the ordinary case (bias, given state)",
+            "cell-equations")
 
 
 _SPECIAL_HINT = {
@@ -170,24 +198,25 @@ def _plain_gru_works(submission, num_layers: int) -> bool:
 def _after_a_crash(submission, model, torch_gru: torch.nn.GRU, x: torch.Tensor, h_0, exc: StudentError) -> None:
     """The call raised: name the layout bug that explains it, if one does; else the error stands."""
     batch_first, num_layers = torch_gru.batch_first, torch_gru.num_layers
-    if "inplace" in exc.detail.replace("-", "").lower():
-        fail(f"GRU.forward raised {exc.type_name} about an in-place operation: " + WHY["shared-state"], "shared-state")
+    if _is_in_place_error(exc):
+        _crash_was(f"GRU.forward raised {exc.type_name} about an in-place operation: " + WHY["shared-state"],
+                   "shared-state", exc)
     if batch_first and h_0 is not None and _matches(model, torch_gru, x, h_0.transpose(0, 1).contiguous(), h_0):
-        fail("GRU reads the initial state as (B, num_layers, H) when batch_first=True: " + WHY["state-batch-first"],
-             "state-batch-first")
+        _crash_was("GRU reads the initial state as (B, num_layers, H) when batch_first=True: "
+                   + WHY["state-batch-first"], "state-batch-first", exc)
     if batch_first:
         seq_first = x.transpose(0, 1).contiguous()
         torch_gru.batch_first = False
         try:
             if _matches(model, torch_gru, seq_first, h_0, h_0):
-                fail(WHY["batch-first-ignored"], "batch-first-ignored")
+                _crash_was(WHY["batch-first-ignored"], "batch-first-ignored", exc)
         finally:
             torch_gru.batch_first = True
     if min(x.shape[:2]) == 1 and _plain_gru_works(submission, num_layers):
-        fail(f"GRU raised {exc.type_name} for input of shape {tuple(x.shape)} although it works for B, L > 1: "
-             "keep the axes of size one (no .squeeze())", "size-one-axes")
+        _crash_was(f"GRU raised {exc.type_name} for input of shape {tuple(x.shape)} although it works for B, L > 1: "
+                   "keep the axes of size one (no .squeeze())", "size-one-axes", exc)
     if num_layers > 1 and _plain_gru_works(submission, 1) and not _plain_gru_works(submission, num_layers):
-        _raw_input_check(submission, num_layers)
+        _raw_input_check(submission, num_layers, exc)
 
 
 def _matches(model, torch_gru: torch.nn.GRU, x: torch.Tensor, h_sent, h_ref) -> bool:
@@ -198,7 +227,7 @@ def _matches(model, torch_gru: torch.nn.GRU, x: torch.Tensor, h_sent, h_ref) -> 
     return is_close(out, torch_gru_reference(torch_gru, x, h_ref)[0])
 
 
-def _raw_input_check(submission, num_layers: int) -> None:
+def _raw_input_check(submission, num_layers: int, exc: StudentError) -> None:
     """A stacked GRU that raised: does it run, feeding x to every layer, when input size == H?"""
     torch_gru = random_torch_gru(HIDDEN_SIZE, HIDDEN_SIZE, num_layers)
     params = gru_params(torch_gru)
@@ -210,7 +239,7 @@ def _raw_input_check(submission, num_layers: int) -> None:
     except (StudentError, AssertionError):
         return
     if is_close(out, manual_gru(params, num_layers, x, None, False, GruVariant(raw_input=True))[0]):
-        fail(WHY["layers-fed-raw-input"], "layers-fed-raw-input")
+        _crash_was(WHY["layers-fed-raw-input"], "layers-fed-raw-input", exc)
 
 
 def _expect_gru_like_torch(submission, num_layers: int, batch_first: bool, batch: int = N_BATCH,
@@ -238,15 +267,17 @@ def _expect_gru_like_torch(submission, num_layers: int, batch_first: bool, batch
         if batch_first and with_state and _matches(model, torch_gru, x, h_0.transpose(0, 1).contiguous(), h_0):
             fail("GRU reads the initial state as (B, num_layers, H) when batch_first=True: "
                  + WHY["state-batch-first"], "state-batch-first")
-        if not bias and any("bias" in n for n in model.parameters_by_name()):
+        bias_names = [f"cells.{k}.{n}" for k in range(num_layers) for n in ("bias_ih", "bias_hh")]
+        if not bias and any(v is not None for v in model.parameters_at(bias_names).values()):
             fail("GRU(..., bias=False) must have no bias parameters (like torch.nn.GRU)", "bias-flag-ignored")
     expect_shape(out, tuple(ref_out.shape), f"GRU's output ({layout})", shape_misconception)
     if not is_close(out, ref_out):
-        # Right time-first without a state but wrong here: this case is the bug. Wrong there too: the equations.
-        plain = _plain_gru_works(submission, num_layers)
-        general = ("gru-equations" if not plain
-                   else "batch-first-ignored" if batch_first and bias and not with_state else None)
-        expect_close(out, ref_out, f"GRU's output ({layout}, compared with torch.nn.GRU)", general)
+        # Right time-first without a state but wrong here: this case is what differs. Wrong there too: the
+        # equations, which an earlier item reports (same cause).
+        what = f"GRU's output ({layout}, compared with torch.nn.GRU)"
+        if not _plain_gru_works(submission, num_layers):
+            differs(f"{what} differs, as it does time-first without a state", "gru-equations")
+        expect_close(out, ref_out, what)
     if tuple(h_n.shape) != tuple(ref_h.shape):
         if batch_first and tuple(h_n.shape) == tuple(ref_h.transpose(0, 1).shape):
             fail("GRU's h_n is (B, num_layers, H): " + WHY["state-batch-first"], "state-batch-first")
@@ -268,55 +299,69 @@ def test_cell_matches_torch_gru_cell(submission):
     _expect_cell_like_torch(submission, bias=True, with_state=True, misconception="cell-equations")
 
 
-@pytest.mark.rubric(points=1, misconception="zero-initial-state")
+@pytest.mark.rubric(points=1, misconception="zero-initial-state",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_gru_cell"))
 def test_cell_starts_from_zero_state_when_none(submission):
     _expect_cell_like_torch(submission, bias=True, with_state=False, misconception="zero-initial-state")
 
 
-@pytest.mark.rubric(points=1, misconception="bias-flag-ignored")
+@pytest.mark.rubric(points=1, misconception="bias-flag-ignored",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_gru_cell"))
 def test_cell_without_bias_matches_torch_gru_cell(submission):
     _expect_cell_like_torch(submission, bias=False, with_state=True, misconception="bias-flag-ignored")
 
 
 # -- GRU --------------------------------------------------------------------------------------
 
-@pytest.mark.rubric(points=1, misconception="cells-layout")
+@pytest.mark.rubric(points=1, misconception="cells-layout",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_gru_cell"))
 def test_gru_keeps_its_layers_in_cells(submission):
     model = submission.get("GRU")(INPUT_SIZE, HIDDEN_SIZE, num_layers=3)
     _load(model, gru_params(random_torch_gru(INPUT_SIZE, HIDDEN_SIZE, 3)), "GRU(num_layers=3)")
 
 
-@pytest.mark.rubric(points=3, misconception="gru-equations")
+@pytest.mark.rubric(points=3, misconception="gru-equations",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_gru_cell"))
 def test_gru_matches_torch_gru_for_one_to_three_layers(submission):
     for num_layers in (1, 2, 3):
         _expect_gru_like_torch(submission, num_layers, batch_first=False)
     _expect_gru_like_torch(submission, 2, batch_first=False, input_size=HIDDEN_SIZE)  # catches raw input
 
 
-@pytest.mark.rubric(points=2, misconception="batch-first-ignored")
+@pytest.mark.rubric(points=2, misconception="batch-first-ignored",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_gru_cell",
+                                "gru_keeps_its_layers_in_cells", "gru_matches_torch_gru_for_one_to_three_layers"))
 def test_gru_batch_first_matches_torch_gru(submission):
     for num_layers in (1, 3):
         _expect_gru_like_torch(submission, num_layers, batch_first=True)
 
 
-@pytest.mark.rubric(points=2, misconception="state-batch-first")
+@pytest.mark.rubric(points=2, misconception="state-batch-first",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_gru_cell",
+                                "gru_keeps_its_layers_in_cells", "gru_matches_torch_gru_for_one_to_three_layers"))
 def test_final_state_is_layer_first_in_both_layouts(submission):
     for batch_first in (True, False):
         _expect_gru_like_torch(submission, 2, batch_first)
 
 
-@pytest.mark.rubric(points=2, misconception="initial-state")
+@pytest.mark.rubric(points=2, misconception="initial-state",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_gru_cell",
+                                "gru_keeps_its_layers_in_cells", "gru_matches_torch_gru_for_one_to_three_layers"))
 def test_given_initial_state_is_used_and_left_unchanged(submission):
     for batch_first, num_layers in ((False, 2), (True, 3), (True, 1)):
         _expect_gru_like_torch(submission, num_layers, batch_first, with_state=True)
 
 
-@pytest.mark.rubric(points=1, misconception="bias-flag-ignored")
+@pytest.mark.rubric(points=1, misconception="bias-flag-ignored",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_gru_cell",
+                                "gru_keeps_its_layers_in_cells", "gru_matches_torch_gru_for_one_to_three_layers"))
 def test_gru_without_bias_matches_torch_gru(submission):
     _expect_gru_like_torch(submission, 2, batch_first=True, bias=False, with_state=True)
 
 
-@pytest.mark.rubric(points=1, misconception="size-one-axes")
+@pytest.mark.rubric(points=1, misconception="size-one-axes",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_gru_cell",
+                                "gru_keeps_its_layers_in_cells", "gru_matches_torch_gru_for_one_to_three_layers"))
 def test_batch_of_one_and_sequence_of_length_one(submission):
     for batch_first in (True, False):
         for batch, length in ((1, SEQ_LEN), (N_BATCH, 1), (1, 1)):
@@ -337,9 +382,7 @@ def _gradient_pass(submission, batch_first: bool, with_state: bool, upstream_on:
     try:
         result = model.keep(x_remote) if h_remote is None else model.keep(x_remote, h_remote)
     except StudentError as exc:
-        if "inplace" in exc.detail.replace("-", "").lower():
-            fail(f"GRU.forward raised {exc.type_name} about an in-place operation on a state that requires a "
-                 "gradient: " + WHY["shared-state"], "shared-state")
+        _after_a_crash(submission, model, torch_gru, x, h_0, exc)
         raise
     out, h_n = _fetch_pair(result)
     x_ref = x.double().requires_grad_(True)
@@ -348,27 +391,26 @@ def _gradient_pass(submission, batch_first: bool, with_state: bool, upstream_on:
     ref_out, ref_h = unrolled_torch_gru(torch_cells, x_ref, h_ref, batch_first)
     if not (is_close(out, ref_out) and is_close(h_n, ref_h)):
         _fail_if_diagnosed(diagnose_gru(out, h_n, params, 2, x, h_0, batch_first))
-        expect_close(out, ref_out, "GRU's output (compared with torch.nn.GRU)", "gru-equations")
-        expect_close(h_n, ref_h, "GRU's h_n (compared with torch.nn.GRU)", "gru-equations")
+        differs("GRU's output or h_n differs from torch.nn.GRU's, so its gradients cannot match", "gru-equations")
     target, ref_target = (result[0], ref_out) if upstream_on == "output" else (result[1], ref_h)
     upstream = torch.randn(ref_target.shape)
     try:
         target.backward(upstream)
     except StudentError as exc:
-        if "inplace" in exc.detail.replace("-", "").lower():
-            fail(f"back-propagating from GRU's {upstream_on} raised {exc.type_name} (a tensor was modified in place "
-                 "after a step had used it): " + WHY["shared-state"], "shared-state")
-        fail(f"back-propagating from GRU's {upstream_on} failed ({exc.type_name}): keep every step in torch "
-             "operations (no .detach(), .data, numpy or torch.no_grad())", "detached-state")
+        if _is_in_place_error(exc):
+            _crash_was(f"back-propagating from GRU's {upstream_on} raised {exc.type_name} (a tensor was modified in "
+                       "place after a step had used it): " + WHY["shared-state"], "shared-state", exc)
+        _crash_was(f"back-propagating from GRU's {upstream_on} failed ({exc.type_name}): keep every step in torch "
+                   "operations (no .detach(), .data, numpy or torch.no_grad())", "detached-state", exc)
     (ref_target * upstream.double()).sum().backward()  # a scalar: a tensor gradient costs seconds once
     why = (f"the gradient of {{}} (upstream gradient on {upstream_on}) differs from torch.nn.GRU's: do not .detach() "
            "(or .data) the states between time steps or layers; back-propagation through time needs the whole chain")
     grads = {"the input x": (x_remote.grad(), x_ref.grad)}
     if with_state:
         grads["the initial state h"] = (h_remote.grad(), h_ref.grad)
-    own = model.gradients_by_name()
+    own = model.gradients_at([f"cells.{k}.{name}" for k in range(2) for name in CELL_NAMES])
     for k in range(2):
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        for name in CELL_NAMES:
             grads[f"cells.{k}.{name}"] = (own.get(f"cells.{k}.{name}"), getattr(torch_cells[k], name).grad)
     for what, (grad, ref) in grads.items():
         if not isinstance(grad, torch.Tensor) or not is_close(grad, ref, **GRAD_TOL):
@@ -382,7 +424,9 @@ def _fetch_pair(result) -> tuple[torch.Tensor, torch.Tensor]:
     return expect_tensor(pair[0], "GRU's output"), expect_tensor(pair[1], "GRU's h_n")
 
 
-@pytest.mark.rubric(points=2, misconception="detached-state")
+@pytest.mark.rubric(points=2, misconception="detached-state",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_gru_cell",
+                                "gru_keeps_its_layers_in_cells", "gru_matches_torch_gru_for_one_to_three_layers"))
 def test_gradients_match_torch_gru(submission):
     _gradient_pass(submission, batch_first=True, with_state=True, upstream_on="output")
     _gradient_pass(submission, batch_first=False, with_state=False, upstream_on="h_n")
@@ -466,7 +510,30 @@ class _Adam:
             value.sub_(lr * (m / (1 - b1 ** self.t)) / ((v / (1 - b2 ** self.t)).sqrt() + self.eps))
 
 
-@pytest.mark.rubric(points=2, misconception="gru-not-learning")
+def _train(model, head: torch.nn.Linear, gru_weights: dict[str, torch.Tensor], optimizer: _Adam,
+           generator: torch.Generator) -> None:
+    """STEPS Adam steps: the GRU's forward and backward run in the sandbox, the head and the update here."""
+    for _ in range(STEPS):
+        x, y = _rise_or_fall(BATCH, generator)
+        model.zero_grad()
+        out_remote = model.keep(x)[0]
+        out = expect_tensor(out_remote.fetch(), "GRU's output").detach().requires_grad_(True)
+        if tuple(out.shape) == (TASK_LEN, BATCH, TASK_HIDDEN):
+            fail(WHY["output-not-transposed"], "output-not-transposed")
+        if tuple(out.shape) != (BATCH, TASK_LEN, TASK_HIDDEN):
+            differs(f"GRU's batch-first output has shape {tuple(out.shape)}, expected (B, L, H) = "
+                    f"{(BATCH, TASK_LEN, TASK_HIDDEN)}", "gru-output-shape")
+        head.zero_grad()
+        torch.nn.functional.cross_entropy(head(out[:, -1]), y).backward()
+        out_remote.backward(out.grad)
+        grads = model.gradients_by_name()
+        optimizer.step({**grads, **{f"head.{n}": p.grad for n, p in head.named_parameters()}})
+        model.load_parameters(gru_weights)
+
+
+@pytest.mark.rubric(points=2, misconception="gru-not-learning",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_gru_cell",
+                                "gru_keeps_its_layers_in_cells", "gru_matches_torch_gru_for_one_to_three_layers"))
 def test_gru_learns_to_tell_rising_from_falling(submission):
     generator = torch.Generator().manual_seed(random.randint(0, 2**31 - 1))
     submission.seed(random.randint(0, 2**31 - 1))
@@ -475,20 +542,11 @@ def test_gru_learns_to_tell_rising_from_falling(submission):
     gru_weights = {n: p.detach().clone() for n, p in model.parameters_by_name().items()}
     head_weights = {n: p.detach() for n, p in head.named_parameters()}
     optimizer = _Adam({**gru_weights, **{f"head.{n}": p for n, p in head_weights.items()}}, LR)
-    for _ in range(STEPS):
-        x, y = _rise_or_fall(BATCH, generator)
-        model.zero_grad()
-        out_remote = model.keep(x)[0]
-        out = expect_tensor(out_remote.fetch(), "GRU's output").detach().requires_grad_(True)
-        if tuple(out.shape) != (BATCH, TASK_LEN, TASK_HIDDEN):
-            _why_not_learning(submission)
-            expect_shape(out, (BATCH, TASK_LEN, TASK_HIDDEN), "GRU's batch-first output", "gru-output-shape")
-        head.zero_grad()
-        torch.nn.functional.cross_entropy(head(out[:, -1]), y).backward()
-        out_remote.backward(out.grad)
-        grads = model.gradients_by_name()
-        optimizer.step({**grads, **{f"head.{n}": p.grad for n, p in head.named_parameters()}})
-        model.load_parameters(gru_weights)
+    try:
+        _train(model, head, gru_weights, optimizer, generator)
+    except StudentError:
+        _why_not_learning(submission)
+        raise
     x, y = _rise_or_fall(512, generator)
     with torch.no_grad():
         out, _ = _gru_call(model, x)

@@ -216,21 +216,22 @@ def _close(actual: object, expected: torch.Tensor) -> bool:
 
 def diagnose_cell(h_new: object, params: dict[str, torch.Tensor], x: torch.Tensor,
                   h: torch.Tensor | None = None) -> str | None:
-    """The misconception whose wrong cell reproduces the student's h', if any. A bug that gives
-    the right answer on these inputs (reset outside b_hn when there is no bias) is never named."""
+    """The misconception whose wrong cell reproduces the student's h', if exactly one does. A bug
+    that gives the right answer on these inputs (reset outside b_hn when there is no bias) is never
+    named, nor are two bugs these inputs cannot tell apart (both reset variants when h = 0)."""
     right = manual_cell(params, x, h)
-    for name, variant in CELL_SUSPECTS:
-        wrong = manual_cell(params, x, h, variant)
-        if _close(h_new, wrong) and not _close(right, wrong):
-            return name
-    return None
+    found = [name for name, variant in CELL_SUSPECTS
+             if _close(h_new, wrong := manual_cell(params, x, h, variant)) and not _close(right, wrong)]
+    return found[0] if len(found) == 1 else None
 
 
 def diagnose_gru(output: object, h_n: object, params: dict[str, torch.Tensor], num_layers: int, x: torch.Tensor,
                  h_0: torch.Tensor | None = None, batch_first: bool = False) -> str | None:
     """The misconception whose wrong GRU reproduces the student's output (or h_n, for the bug that
-    only changes h_n), if any. A bug that gives the right answer on these inputs is never named."""
+    only changes h_n), if exactly one does. A bug that gives the right answer on these inputs, or
+    that these inputs cannot tell from another, is never named."""
     right_out, right_h = manual_gru(params, num_layers, x, h_0, batch_first)
+    found = []
     for name, variant in GRU_SUSPECTS:
         if variant.raw_input and x.size(-1) != params["cells.0.weight_hh"].size(1):
             continue  # every layer reading x cannot even run unless input_size == H
@@ -240,7 +241,7 @@ def diagnose_gru(output: object, h_n: object, params: dict[str, torch.Tensor], n
             continue
         if variant.layout == "state-batch-first":  # its output is right: only h_n tells
             if _close(h_n, wrong_h) and not _close(right_h, wrong_h):
-                return name
+                found.append(name)
         elif _close(output, wrong_out) and not _close(right_out, wrong_out):
-            return name
-    return None
+            found.append(name)
+    return found[0] if len(found) == 1 else None
