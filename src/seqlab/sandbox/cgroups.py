@@ -1,9 +1,11 @@
 """One cgroup per submission, so its caps hold for all its processes together, where allowed.
 
 Preference: a cgroup v2 subtree we may write (delegated, or we are root) with the memory and pids
-controllers (`memory.max`, `pids.max`, `cgroup.kill`); else cgroup v1 memory + pids hierarchies we
-may write (root on a v1 machine); else none, and the per-process rlimits are all there is. The
-zygote detects this once; `kind` is what the results record.
+controllers (`memory.max`, `pids.max`, `cgroup.kill`); else a cgroup v1 memory hierarchy we may
+write, with the pids one where that is writable too (root on a v1 machine has both; without it
+the process count is still per submission through RLIMIT_NPROC in the submission's own user
+namespace); else none, and the per-process rlimits are all there is. The zygote detects this
+once; `kind` is what the results record.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class SubmissionCgroup:
     """The cgroup directories (one for v2, memory + pids for v1) of one submission."""
 
     kind: str
-    dirs: list[Path]
+    dirs: list[Path]  # v2: one; v1: memory first, then pids if writable
 
     def join(self, pid: int = 0) -> None:
         for folder in self.dirs:
@@ -124,7 +126,7 @@ class CgroupSet:
     """Where this process may make per-submission cgroups, found once."""
 
     kind: str | None  # "cgroup-v2", "cgroup-v1" or None
-    parents: list[Path]
+    parents: list[Path]  # v2: one; v1: memory first, then pids if writable
 
     @classmethod
     def detect(cls) -> CgroupSet:
@@ -138,13 +140,12 @@ class CgroupSet:
         parents = []
         for controller, needed in (("memory", "memory.limit_in_bytes"), ("pids", "pids.max")):
             point = next((p for p, fstype, opts in mounts if fstype == "cgroup" and controller in opts), None)
-            if point is None or controller not in own:
+            root = Path(point) if point else None
+            parent = (_writable_parent(root / own[controller].lstrip("/"), root, (needed,))
+                      if root is not None and controller in own else None)
+            if parent is None and controller == "memory":
                 return cls(None, [])
-            root = Path(point)
-            parent = _writable_parent(root / own[controller].lstrip("/"), root, (needed,))
-            if parent is None:
-                return cls(None, [])
-            parents.append(parent)
+            parents += [parent] if parent is not None else []
         return cls("cgroup-v1", parents)
 
     def create(self, name: str, memory_bytes: int, processes: int) -> SubmissionCgroup | None:
@@ -162,7 +163,8 @@ class CgroupSet:
             else:
                 (made.dirs[0] / "memory.limit_in_bytes").write_text(str(memory_bytes))
                 _write_if_present(made.dirs[0] / "memory.memsw.limit_in_bytes", str(memory_bytes))
-                (made.dirs[1] / "pids.max").write_text(str(processes))
+                for folder in made.dirs[1:]:
+                    (folder / "pids.max").write_text(str(processes))
         except OSError:
             made.remove()
             return None

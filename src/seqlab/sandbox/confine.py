@@ -205,8 +205,9 @@ def _build_root(plan: SandboxPlan) -> None:
         open(target, "w").close()
         _mount(f"/dev/{device}", target, None, MS_BIND)
     os.makedirs(root + "/proc", exist_ok=True)
-    os.makedirs(root + "/tmp", mode=0o1777, exist_ok=True)
-    os.chmod(root + "/tmp", 0o1777)
+    for scratch in ("/tmp", "/dev/shm"):  # /dev/shm: POSIX semaphores (multiprocessing) live there
+        os.makedirs(root + scratch, exist_ok=True)
+        os.chmod(root + scratch, 0o1777)
     os.makedirs(root + SANDBOX_WORKDIR, exist_ok=True)
     os.chmod(root + SANDBOX_WORKDIR, 0o777)
 
@@ -287,11 +288,11 @@ def _fence_files(plan: SandboxPlan, features: list[str], reached: list[str]) -> 
         except OSError:
             os.chroot(plan.new_root)  # still refused as "weak": pivot-root is required
         os.chdir(SANDBOX_WORKDIR)
-        return ["/"], ["/tmp", SANDBOX_WORKDIR, "/dev/null", "/dev/zero"]
+        return ["/"], ["/tmp", "/dev/shm", SANDBOX_WORKDIR, "/dev/null", "/dev/zero"]
     import tempfile
 
     os.chdir(tempfile.mkdtemp(prefix="seqlab-sub-"))
-    return [*plan.binds, *devices, "/proc"], [os.getcwd(), "/dev/null", "/dev/zero"]
+    return [*plan.binds, *devices, "/proc"], [os.getcwd(), "/dev/shm", "/dev/null", "/dev/zero"]
 
 
 def _verified_identity() -> list[str]:
