@@ -14,8 +14,6 @@ in_proj_weight/out_proj), `patch.proj` an nn.Conv2d or an nn.Linear(C*P*P, d_fea
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
@@ -24,6 +22,7 @@ from seqlab.grading.remote import StudentError
 from seqlab.oracles.tolerance import is_close
 from seqlab.oracles.vit import (
     MASK_SUSPECTS,
+    StudentLayout,
     VitConfig,
     conv_patchify,
     diagnose_encoder,
@@ -88,79 +87,17 @@ WHY = {
     "position-embedding-missing": "no position embedding is added: add self.pos_embedding to the tokens "
                                   "(class token included) before the encoder",
 }
-_LIN = re.compile(r"^(.*)attn\.lin_([QKVO])\.(weight|bias)$")
-
-
-# -- weights into the student's module ------------------------------------------------------------
-
-def _to_student(params: dict[str, torch.Tensor], torch_attn: bool, linear_proj: bool) -> dict[str, torch.Tensor]:
-    """Course-named float64 parameters in the student's layout (float32)."""
-    out: dict[str, torch.Tensor] = {}
-    fused: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
-    for name, value in params.items():
-        match = _LIN.match(name)
-        if torch_attn and match:
-            prefix, which, kind = match.groups()
-            if which == "O":
-                out[f"{prefix}attn.out_proj.{kind}"] = value
-            else:
-                fused.setdefault((prefix, kind), {})[which] = value
-        elif linear_proj and name.endswith("proj.weight") and value.dim() == 4:
-            out[name] = value.reshape(value.size(0), -1)
-        else:
-            out[name] = value
-    for (prefix, kind), parts in fused.items():
-        out[f"{prefix}attn.in_proj_{kind}"] = torch.cat([parts[k] for k in "QKV"])
-    return {k: v.float() for k, v in out.items()}
-
-
-def _to_course(grads: dict[str, torch.Tensor | None], params: dict[str, torch.Tensor], torch_attn: bool
-               ) -> dict[str, torch.Tensor | None]:
-    """The student's gradients back under the course's names and shapes."""
-    course: dict[str, torch.Tensor | None] = {}
-    for name, ref in params.items():
-        match = _LIN.match(name)
-        if torch_attn and match:
-            prefix, which, kind = match.groups()
-            if which == "O":
-                grad = grads.get(f"{prefix}attn.out_proj.{kind}")
-            else:
-                fused = grads.get(f"{prefix}attn.in_proj_{kind}")
-                grad = None if fused is None else fused.chunk(3)["QKV".index(which)]
-        else:
-            grad = grads.get(name)
-        course[name] = grad.reshape(ref.shape) if isinstance(grad, torch.Tensor) and grad.numel() == ref.numel() \
-            else grad
-    return course
-
-
-class Loaded:
-    """Which layout the student's module turned out to have, and its parameter names."""
-
-    def __init__(self, params: dict[str, torch.Tensor], torch_attn: bool, linear_proj: bool) -> None:
-        self.params, self.torch_attn, self.linear_proj = params, torch_attn, linear_proj
-        self.names = tuple(_to_student(params, torch_attn, linear_proj))
-
-    def student(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return _to_student(params, self.torch_attn, self.linear_proj)
-
-    def course(self, grads: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor | None]:
-        return _to_course(grads, self.params, self.torch_attn)
-
-
-def _load(model, params: dict[str, torch.Tensor], what: str) -> Loaded:
-    """Copy course-named parameters into the module the spec names (by attribute path)."""
-    has_attn = any(_LIN.match(n) for n in params)
-    has_proj = any(n.endswith("proj.weight") for n in params)
+def _load(model, params: dict[str, torch.Tensor], what: str) -> StudentLayout:
+    """Copy course-named parameters into the module the spec names (by attribute path), in the
+    first layout the student's module accepts."""
     first: StudentError | None = None
-    for torch_attn in ((False, True) if has_attn else (False,)):
-        for linear_proj in ((False, True) if has_proj else (False,)):
-            try:
-                model.load_parameters(_to_student(params, torch_attn, linear_proj))
-            except StudentError as exc:
-                first = first or exc
-                continue
-            return Loaded(params, torch_attn, linear_proj)
+    for layout in StudentLayout.candidates(params):
+        try:
+            model.load_parameters(layout.student(params))
+        except StudentError as exc:
+            first = first or exc
+            continue
+        return layout
     detail = first.detail if first is not None else "unknown layout"
     fail(f"{what}: the hidden weights could not be copied in ({detail}); the spec names the sub-layers "
          "attn.lin_Q/lin_K/lin_V/lin_O, ff1, ff2, norm1, norm2 (layers in self.layers), patch.proj, cls_token, "
@@ -404,9 +341,9 @@ def test_patch_embedding_matches_conv_patchify_row_major(submission):
 def test_patch_embedding_rejects_indivisible_image_size(submission):
     size, patch, channels, d_feat = 18, PATCH["patch_size"], PATCH["in_channels"], PATCH["d_feat"]
     what = f"PatchEmbedding(image_size={size}, patch_size={patch})"
+    patch_embedding = submission.get("PatchEmbedding")
     try:
-        model = submission.get("PatchEmbedding")(image_size=size, patch_size=patch, in_channels=channels,
-                                                 d_feat=d_feat)
+        model = patch_embedding(image_size=size, patch_size=patch, in_channels=channels, d_feat=d_feat)
     except StudentError as exc:
         if exc.is_a("ValueError"):
             return

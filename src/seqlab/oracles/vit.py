@@ -11,6 +11,7 @@ attend); torch's `src_key_padding_mask` is the opposite (True = padding).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ __all__ = [
     "PATCH_SUSPECTS",
     "VIT_SUSPECTS",
     "LayerVariant",
+    "StudentLayout",
     "VitConfig",
     "VitVariant",
     "conv_patchify",
@@ -332,6 +334,72 @@ VIT_SUSPECTS: tuple[tuple[str, VitVariant], ...] = (
 )
 
 
+# -- the student's layout: torch's nn.MultiheadAttention as attn, a Linear as patch.proj ------------
+
+_LIN = re.compile(r"^(.*)attn\.lin_([QKVO])\.(weight|bias)$")
+
+
+@dataclass(frozen=True)
+class StudentLayout:
+    """How a student's module stores the course-named parameters: `attn` may be torch's
+    nn.MultiheadAttention (fused in_proj_weight / out_proj), `proj` an nn.Linear(C*P*P, d_feat)."""
+
+    params: dict[str, torch.Tensor]
+    torch_attn: bool = False
+    linear_proj: bool = False
+
+    @staticmethod
+    def candidates(params: dict[str, torch.Tensor]) -> list[StudentLayout]:
+        attn = (False, True) if any(_LIN.match(n) for n in params) else (False,)
+        proj = (False, True) if any(n.endswith("proj.weight") and v.dim() == 4 for n, v in params.items()) \
+            else (False,)
+        return [StudentLayout(params, a, p) for a in attn for p in proj]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.student(self.params))
+
+    def student(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Course-named parameters under the student's names and shapes, float32."""
+        out: dict[str, torch.Tensor] = {}
+        fused: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+        for name, value in params.items():
+            match = _LIN.match(name)
+            if self.torch_attn and match:
+                prefix, which, kind = match.groups()
+                if which == "O":
+                    out[f"{prefix}attn.out_proj.{kind}"] = value
+                else:
+                    fused.setdefault((prefix, kind), {})[which] = value
+            elif self.linear_proj and name.endswith("proj.weight") and value.dim() == 4:
+                out[name] = value.reshape(value.size(0), -1)
+            else:
+                out[name] = value
+        for (prefix, kind), parts in fused.items():
+            out[f"{prefix}attn.in_proj_{kind}"] = torch.cat([parts[k] for k in "QKV"])
+        return {k: v.detach().float() for k, v in out.items()}
+
+    def course(self, grads: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor | None]:
+        """The student's gradients back under the course's names and shapes."""
+        course: dict[str, torch.Tensor | None] = {}
+        for name, ref in self.params.items():
+            match = _LIN.match(name)
+            grad: torch.Tensor | None
+            if self.torch_attn and match:
+                prefix, which, kind = match.groups()
+                if which == "O":
+                    grad = grads.get(f"{prefix}attn.out_proj.{kind}")
+                else:
+                    fused = grads.get(f"{prefix}attn.in_proj_{kind}")
+                    grad = None if fused is None else fused.chunk(3)["QKV".index(which)]
+            else:
+                grad = grads.get(name)
+            if isinstance(grad, torch.Tensor) and grad.numel() == ref.numel():
+                grad = grad.reshape(ref.shape)
+            course[name] = grad
+        return course
+
+
 # -- diagnosis ---------------------------------------------------------------------------------------
 
 def _close(actual: object, expected: torch.Tensor) -> bool:
@@ -347,7 +415,9 @@ def diagnose_layer(x: object, attention: object, p: dict[str, torch.Tensor], n_h
     with torch.no_grad():
         for name, variant in suspects:
             wrong_x, wrong_attention = manual_layer(p, n_head, inputs, mask, variant)
-            in_the_map = variant.scale != "d_head" or variant.softmax_dim != -1 or variant.mask_mode != "course"
+            # the map alone shows these: its scores, its mask, or attention run on norm1(x) (pre-norm)
+            in_the_map = (variant.scale != "d_head" or variant.softmax_dim != -1 or variant.mask_mode != "course"
+                          or variant.attn_block == "pre")
             if _close(x, wrong_x) or (in_the_map and _close(attention, wrong_attention)):
                 return name
     return None
