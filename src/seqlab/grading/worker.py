@@ -15,7 +15,10 @@ import warnings
 from dataclasses import asdict
 from multiprocessing.util import Finalize
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from seqlab.sandbox.client import SandboxSession
 
 __all__ = ["grade_job", "init_worker", "worker_ready"]
 
@@ -86,7 +89,7 @@ def _grade(job: dict[str, Any]) -> dict[str, Any]:
         session.close()  # whatever happened, the submission's process is gone
 
 
-def _grade_in(session: Any, job: dict[str, Any]) -> dict[str, Any]:
+def _grade_in(session: SandboxSession, job: dict[str, Any]) -> dict[str, Any]:
     import pytest
 
     from seqlab.grading.plugin import GraderPlugin
