@@ -62,14 +62,26 @@ def _assert_nothing_hidden(results: dict, root: Path) -> None:
         assert not any(line in text for line in GRADER_LINES), text
 
 
+def _export(factory: pytest.TempPathFactory, platform: str, name: str, *extra: str) -> Path:
+    out = factory.mktemp(platform) / name
+    done = run_seqlab("export", platform, "mha", "--out", str(out), *extra, course=REPO)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def _run_entry_point(entry: Path, root: Path, root_variable: str) -> tuple[dict, str, Path]:
+    """Run a package's entry point as its platform would, against `root`; its results.json."""
+    done = subprocess.run([str(entry)], env={**ENV, root_variable: str(root)}, cwd=root, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads((root / "results" / "results.json").read_text()), done.stdout, root
+
+
 # -- Gradescope ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def gradescope_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("gs") / "autograder.zip"
-    done = run_seqlab("export", "gradescope", "mha", "--out", str(out), course=REPO)
-    assert done.returncode == 0, done.stderr
-    return out
+    return _export(tmp_path_factory, "gradescope", "autograder.zip")
 
 
 @pytest.fixture(scope="module")
@@ -77,17 +89,14 @@ def gradescope(gradescope_zip: Path, tmp_path_factory: pytest.TempPathFactory):
     runs: dict[str, tuple[dict, str, Path]] = {}
 
     def grade(kind: str) -> tuple[dict, str, Path]:
-        if kind not in runs:
+        if kind not in runs:  # /autograder/source is the zip; run_autograder is copied to /autograder
             root = tmp_path_factory.mktemp(f"autograder_{kind}")
             with zipfile.ZipFile(gradescope_zip) as archive:
                 archive.extractall(root / "source")
             shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
             (root / "run_autograder").chmod(0o755)
             _lay_out(root / "submission", kind)
-            done = subprocess.run([str(root / "run_autograder")], env={**ENV, "SEQLAB_GRADESCOPE_ROOT": str(root)},
-                                  cwd=root, capture_output=True, text=True, timeout=600, check=False)
-            assert done.returncode == 0, done.stdout + done.stderr
-            runs[kind] = (json.loads((root / "results" / "results.json").read_text()), done.stdout, root)
+            runs[kind] = _run_entry_point(root / "run_autograder", root, "SEQLAB_GRADESCOPE_ROOT")
         return runs[kind]
 
     return grade
@@ -128,8 +137,10 @@ def test_gradescope_correct_submission_full_marks(gradescope):
     results, stdout, root = gradescope("correct")
     _check_gradescope_fields(results)
     assert results["score"] == MHA.max_score and all(t["status"] == "passed" for t in results["tests"])
-    assert "expected sandbox level in this container: rlimits" in stdout  # the instructor's log
+    assert "expected sandbox level in this container: weak" in stdout  # the instructor's log
     assert "sandbox level used:" in stdout
+    for private in (root / "source" / "seqlab" / "course", root / "source" / "seqlab" / "src" / "seqlab" / "oracles"):
+        assert private.stat().st_mode & 0o077 == 0, f"{private} is readable by the submission's uid"
     _assert_nothing_hidden(results, root)
 
 
@@ -153,14 +164,53 @@ def test_gradescope_broken_submission_scores_zero_with_the_reason(gradescope):
     _assert_nothing_hidden(results, root)
 
 
+# Docker's default seccomp profile (and no CAP_SYS_ADMIN) refuses namespaces and mounts to the
+# root user of a container: the same refusal, installed here before the entry point starts.
+DOCKER_LIKE = """import ctypes, os, sys
+from seqlab.sandbox import seccomp
+ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, as Docker's runtime sets
+seccomp.install(seccomp.sandbox_filter())  # unshare/mount/pivot_root/... -> EPERM
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+READS_THE_GRADER = """
+try:
+    leak = open({grader!r}).read()
+except OSError as exc:
+    leak = f"unreadable: {{exc}}"
+raise ValueError(leak[:3000])
+"""
+
+
+def test_gradescope_without_namespaces_grades_at_the_weak_level_and_leaks_no_grader(gradescope_zip: Path,
+                                                                                   tmp_path: Path):
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(gradescope_zip) as archive:
+        archive.extractall(root / "source")
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    (root / "run_autograder").chmod(0o755)
+    (root / "submission").mkdir()
+    grader = root / "source" / "seqlab" / "course" / "graders" / "test_mha.py"
+    (root / "submission" / "mha.py").write_text(READS_THE_GRADER.format(grader=str(grader)))
+    (tmp_path / "docker_like.py").write_text(DOCKER_LIKE)
+    done = subprocess.run([sys.executable, str(tmp_path / "docker_like.py"), str(root / "run_autograder")],
+                          env={**ENV, "SEQLAB_GRADESCOPE_ROOT": str(root)}, cwd=root, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sandbox level used: WEAK" in done.stdout and "MISSING:" in done.stdout  # loud, in the log
+    results = json.loads((root / "results" / "results.json").read_text())
+    _check_gradescope_fields(results)
+    assert results["score"] == 0.0
+    texts = _strings(results)
+    assert any("Permission denied" in text for text in texts)  # the submission's uid cannot read it
+    assert not any(line in text for text in texts for line in GRADER_LINES)
+    assert not any(str(root) in text for text in texts)
+
+
 # -- PrairieLearn ----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def prairielearn_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pl") / "course"
-    done = run_seqlab("export", "prairielearn", "mha", "--out", str(out), "--lang", "ko", course=REPO)
-    assert done.returncode == 0, done.stderr
-    return out
+    return _export(tmp_path_factory, "prairielearn", "course", "--lang", "ko")
 
 
 @pytest.fixture(scope="module")
@@ -168,15 +218,12 @@ def prairielearn(prairielearn_dir: Path, tmp_path_factory: pytest.TempPathFactor
     runs: dict[str, tuple[dict, str, Path]] = {}
 
     def grade(kind: str) -> tuple[dict, str, Path]:
-        if kind not in runs:
+        if kind not in runs:  # /grade/serverFilesCourse/seqlab and /grade/student
             root = tmp_path_factory.mktemp(f"grade_{kind}")
             shutil.copytree(prairielearn_dir / "serverFilesCourse", root / "serverFilesCourse")
             _lay_out(root / "student", kind)
             entry = root / "serverFilesCourse" / "seqlab" / "run.sh"
-            done = subprocess.run([str(entry)], env={**ENV, "SEQLAB_PRAIRIELEARN_ROOT": str(root)}, cwd=root,
-                                  capture_output=True, text=True, timeout=600, check=False)
-            assert done.returncode == 0, done.stdout + done.stderr
-            runs[kind] = (json.loads((root / "results" / "results.json").read_text()), done.stdout, root)
+            runs[kind] = _run_entry_point(entry, root, "SEQLAB_PRAIRIELEARN_ROOT")
         return runs[kind]
 
     return grade
@@ -208,6 +255,7 @@ def test_prairielearn_correct_submission_scores_one(prairielearn):
     _check_prairielearn_fields(results)
     assert results["gradable"] is True and results["score"] == 1.0
     assert len(results["tests"]) == len(MHA.rubric) and "sandbox level used:" in stdout
+    assert (root / "serverFilesCourse" / "seqlab" / "course").stat().st_mode & 0o077 == 0
     _assert_nothing_hidden(results, root)
 
 

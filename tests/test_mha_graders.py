@@ -1,72 +1,184 @@
-"""The mha graders discriminate: the reference and every correct style get full marks, the
-skeleton gets 0 without crashing the run, and every mutant loses points with feedback that names
-its own misconception. The whole class is graded in ONE real `seqlab grade` run."""
+"""The mha graders discriminate (tests/grader_proofs.py: reference full, skeleton 0, every correct
+style full, every mutant charged with exactly its own misconception, same code same grade under
+other ids, all in ONE real `seqlab grade` run), plus what only mha requires: each submission's
+expected verdict is first checked here against torch's own modules, in this process, so the
+corpus cannot drift into files that are not what their names claim."""
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from seqlab_testing import REPO
+import torch
+from grader_proofs import GraderProof, ProofClass, import_submission, misconception_of, precision
 
-SUBMISSIONS = REPO / "tests" / "submissions" / "mha"
-BUGS = sorted(SUBMISSIONS.glob("bug_*.py"))
-CORRECT_STYLES = sorted(SUBMISSIONS.glob("ok_*.py"))
-FEEDBACK = tomllib.loads((REPO / "graders" / "feedback" / "mha.toml").read_text(encoding="utf-8"))
+from seqlab.oracles.mha import (
+    manual_sdpa,
+    random_torch_mha,
+    torch_mha_gradients,
+    torch_mha_reference,
+    transplant,
+)
+from seqlab.oracles.tolerance import is_close
+from seqlab.sandbox.dispatcher import resolve_parameter
 
-
-def misconception_of(mutant: Path) -> str:
-    """bug_split_heads_without_permute.py -> split-heads-without-permute"""
-    return mutant.stem.removeprefix("bug_").replace("_", "-")
-
-
-@pytest.fixture(scope="module")
-def graded(grade_class) -> dict[str, dict]:
-    files = {"reference": REPO / "solutions" / "mha" / "mha.ipynb",
-             "skeleton": REPO / "assignments" / "mha" / "mha.ipynb"}
-    files.update({path.stem: path for path in [*BUGS, *CORRECT_STYLES]})
-    return grade_class("mha", files)
+PROOF = ProofClass("mha")
+REQUIRED_MUTANTS = ("mask-without-head-axis", "shared-qkv-projection", "floor-division", "leading-axes",
+                    "no-gradient", "scale-by-d-feat", "kv-length-from-query", "output-shape", "softmax-dim")
 
 
-def failed_misconceptions(student: dict) -> set[str]:
-    return {t["misconception"] for t in student["tests"] if not t["passed"] and t["misconception"]}
+class TestMhaGraderProof(GraderProof):
+    assignment = "mha"
+
+    def test_precision_is_reported(self, graded, capsys):
+        exact, total = precision(graded, PROOF.bugs)
+        with capsys.disabled():
+            print(f"\nmha precision: {exact}/{total} single-bug mutants charged with exactly their own id")
+        assert exact == total
 
 
-def test_the_class_has_at_least_12_mutants_and_5_correct_styles():
-    assert len(BUGS) >= 12 and len(CORRECT_STYLES) >= 5
+def test_the_class_has_every_required_mutant_and_5_correct_styles():
+    assert set(REQUIRED_MUTANTS) <= {misconception_of(path) for path in PROOF.bugs}
+    assert len(PROOF.styles) >= 5
 
 
-def test_reference_solution_scores_full_marks(graded):
-    reference = graded["reference"]
-    assert reference["status"] == "graded"
-    assert reference["score"] == reference["max_score"], failed_misconceptions(reference)
+# -- the expected verdicts, checked against torch (never against the graders) --------------------
+B, N_HEAD, N_Q, N_K, D_HEAD = 3, 2, 4, 6, 5  # all different; d_feat = 10
+D_FEAT = N_HEAD * D_HEAD
 
 
-def test_skeleton_scores_zero_without_crashing_the_run(graded):
-    skeleton = graded["skeleton"]
-    assert skeleton["status"] in ("graded", "error")
-    assert skeleton["score"] == 0
+def _model(module, bias: bool = True, dropout_p: float = 0.0):
+    torch_mha = random_torch_mha(D_FEAT, N_HEAD, bias=bias)
+    model = module.MultiHeadedAttention(d_feat=D_FEAT, n_head=N_HEAD, dropout_p=dropout_p, bias=bias)
+    with torch.no_grad():
+        for name, value in transplant(torch_mha).items():
+            resolve_parameter(model, name).copy_(value)
+    return model, torch_mha
 
 
-@pytest.mark.parametrize("style", CORRECT_STYLES, ids=lambda p: p.stem)
-def test_correct_style_scores_full_marks(graded, style):
-    student = graded[style.stem]
-    assert student["status"] == "graded"
-    assert student["score"] == student["max_score"], failed_misconceptions(student)
+def _forward(module, bias: bool = True, mask: torch.Tensor | None = None, batch: int = B, n_q: int = N_Q) -> bool:
+    model, torch_mha = _model(module, bias)
+    Q, K, V = torch.randn(batch, n_q, D_FEAT), torch.randn(batch, N_K, D_FEAT), torch.randn(batch, N_K, D_FEAT)
+    x, att = model.eval()(Q, K, V) if mask is None else model.eval()(Q, K, V, mask=mask)
+    x_ref, att_ref = torch_mha_reference(torch_mha, Q, K, V, mask)
+    return is_close(x, x_ref) and is_close(att, att_ref)
 
 
-@pytest.mark.parametrize("mutant", BUGS, ids=lambda p: p.stem)
-def test_mutant_loses_points_for_its_own_misconception(graded, mutant):
-    student = graded[mutant.stem]
-    assert student["status"] == "graded"
-    assert student["score"] < student["max_score"]
-    assert misconception_of(mutant) in failed_misconceptions(student)
+def _padding() -> torch.Tensor:
+    mask = torch.rand(B, 1, N_K) < 0.6
+    mask[..., 0], mask[..., -1] = True, False
+    return mask
 
 
-@pytest.mark.parametrize("mutant", BUGS, ids=lambda p: p.stem)
-def test_mutant_feedback_explains_the_misconception_in_both_languages(graded, mutant):
-    entry = FEEDBACK[misconception_of(mutant)]
-    feedback = graded[mutant.stem]["feedback_md"].read_text(encoding="utf-8")
-    assert entry["title"]["en"] in feedback and entry["title"]["ko"] in feedback
-    assert entry["quiz"] in feedback
+def _sdpa(module, lead: tuple[int, ...]) -> bool:
+    Q, K, V = torch.randn(*lead, N_Q, D_HEAD), torch.randn(*lead, N_K, D_HEAD), torch.randn(*lead, N_K, 7)
+    out, att = module.ScaledDotProductAttention()(Q, K, V)
+    out_ref, att_ref = manual_sdpa(Q, K, V)
+    return is_close(out, out_ref) and is_close(att, att_ref)
+
+
+def _raises_value_error(call: Callable[[], object]) -> bool:
+    try:
+        call()
+    except ValueError:
+        return True
+    return False
+
+
+def _masked_rows_finite(module) -> bool:
+    mask = torch.ones(B, N_Q, N_K, dtype=torch.bool)
+    mask[:, 1] = False
+    model, _ = _model(module)
+    x, att = model.eval()(torch.randn(B, N_Q, D_FEAT), torch.randn(B, N_K, D_FEAT), torch.randn(B, N_K, D_FEAT),
+                          mask=mask)
+    return bool(torch.isfinite(x).all() and torch.isfinite(att).all())
+
+
+def _dropout(module, train: bool) -> bool:
+    plain, _ = _model(module)
+    noisy = module.MultiHeadedAttention(d_feat=D_FEAT, n_head=N_HEAD, dropout_p=0.5)
+    noisy.load_state_dict(plain.state_dict())
+    Q, K = torch.randn(B, N_Q + 12, D_FEAT), torch.randn(B, N_K + 12, D_FEAT)
+    x_ref, att_ref = plain.eval()(Q, K, K)
+    x, att = (noisy.train() if train else noisy.eval())(Q, K, K)
+    return (not is_close(x, x_ref) and is_close(att, att_ref)) if train else is_close(x, x_ref)
+
+
+def _gradients(module) -> bool:
+    model, torch_mha = _model(module)
+    Q, K, V = torch.randn(B, N_Q, D_FEAT), torch.randn(B, N_K, D_FEAT), torch.randn(B, N_K, D_FEAT)
+    grad_x = torch.randn(B, N_Q, D_FEAT)
+    inputs = [t.clone().requires_grad_(True) for t in (Q, K, V)]
+    model.train()(*inputs)[0].backward(grad_x)
+    reference = torch_mha_gradients(torch_mha, Q, K, V, grad_x)
+    got = {name: resolve_parameter(model, name).grad for name in reference if "." in name}
+    got.update(zip("QKV", (t.grad for t in inputs)))
+    return all(isinstance(got[n], torch.Tensor) and is_close(got[n], g, atol=1e-4, rtol=1e-3)
+               for n, g in reference.items())
+
+
+PROPERTIES: dict[str, Callable] = {
+    "forward": lambda m: _forward(m),
+    "forward-no-bias": lambda m: _forward(m, bias=False),
+    "forward-size-one": lambda m: _forward(m, batch=1) and _forward(m, n_q=1),
+    "padding-mask": lambda m: _forward(m, mask=_padding()),
+    "causal-mask": lambda m: _forward(m, mask=torch.ones(1, N_Q, N_K, dtype=torch.bool).tril(N_K - N_Q)),
+    "sdpa-3d": lambda m: _sdpa(m, (B,)),
+    "sdpa-any-rank": lambda m: _sdpa(m, ()) and _sdpa(m, (B, N_HEAD, 2)),
+    "masked-row-finite": _masked_rows_finite,
+    "kv-count-checked": lambda m: _raises_value_error(lambda: m.ScaledDotProductAttention()(
+        torch.randn(N_Q, D_HEAD), torch.randn(N_K, D_HEAD), torch.randn(N_K + 1, D_HEAD)))
+        and _raises_value_error(lambda: m.MultiHeadedAttention(D_FEAT, N_HEAD)(
+            torch.randn(B, N_Q, D_FEAT), torch.randn(B, N_K, D_FEAT), torch.randn(B, N_K + 1, D_FEAT))),
+    "qk-width-checked": lambda m: _raises_value_error(lambda: m.ScaledDotProductAttention()(
+        torch.randn(N_Q, D_HEAD), torch.randn(N_K, D_HEAD + 1), torch.randn(N_K, D_HEAD))),
+    "head-count-checked": lambda m: _raises_value_error(lambda: m.MultiHeadedAttention(d_feat=11, n_head=3)(
+        torch.randn(2, 3, 11), torch.randn(2, 4, 11), torch.randn(2, 4, 11))),
+    "dropout-off-in-eval": lambda m: _dropout(m, train=False),
+    "dropout-on-in-train": lambda m: _dropout(m, train=True),
+    "gradients-like-torch": _gradients,
+}
+
+# Which torch-checked property a mutant of each id must break (at least one of them).
+BROKEN_BY = {
+    "output-shape": {"forward", "forward-size-one", "sdpa-any-rank"},
+    "no-scaling": {"sdpa-3d"}, "softmax-dim": {"sdpa-3d", "forward"}, "floor-division": {"sdpa-3d"},
+    "scale-by-d-feat": {"forward"}, "wrong-output": {"forward"}, "leading-axes": {"sdpa-any-rank"},
+    "mask-polarity": {"padding-mask", "causal-mask"}, "mask-fill-zero": {"padding-mask", "causal-mask"},
+    "mask-after-softmax": {"padding-mask", "causal-mask"}, "mask-without-head-axis": {"padding-mask"},
+    "masked-row-nan": {"masked-row-finite"}, "kv-count-unchecked": {"kv-count-checked"},
+    "qk-width-unchecked": {"qk-width-checked"}, "head-divisibility-unchecked": {"head-count-checked"},
+    "dropout-in-eval": {"dropout-off-in-eval"}, "dropout-missing": {"dropout-on-in-train"},
+    "attention-after-dropout": {"dropout-on-in-train"}, "no-gradient": {"gradients-like-torch"},
+    "bias-ignored": {"forward-no-bias"}, "kv-length-from-query": {"forward"},
+    "split-heads-without-permute": {"forward"}, "merge-heads-without-permute": {"forward"},
+    "missing-output-projection": {"forward"}, "shared-qkv-projection": {"forward"},
+    "view-needs-contiguous": {"forward"},
+}
+
+
+def broken_properties(path: Path) -> set[str]:
+    module = import_submission(path)
+    broken = set()
+    torch.manual_seed(0)
+    for name, check in PROPERTIES.items():
+        try:
+            ok = check(module)
+        except Exception:  # noqa: BLE001 -- a crash breaks the property (e.g. a 4-D-only transpose)
+            ok = False
+        if not ok:
+            broken.add(name)
+    return broken
+
+
+@pytest.mark.parametrize("style", PROOF.styles, ids=lambda p: p.stem)
+def test_correct_style_really_agrees_with_torch(style):
+    assert broken_properties(style) == set()
+
+
+@pytest.mark.parametrize("mutant", PROOF.bugs, ids=lambda p: p.stem)
+def test_mutant_really_breaks_what_its_id_says(mutant):
+    expected = BROKEN_BY[misconception_of(mutant)]
+    assert broken_properties(mutant) & expected, f"torch finds nothing wrong of {sorted(expected)}"
+

@@ -23,7 +23,7 @@ class ScaledDotProductAttention(nn.Module):
 
 
 class MultiHeadedAttention(nn.Module):
-    def __init__(self, d_feat=128, n_head=5, dropout_p=0.1, bias=True):
+    def __init__(self, d_feat=200, n_head=5, dropout_p=0.1, bias=True):
         super().__init__()
         self.lin_Q = nn.Linear(d_feat, d_feat, bias=bias)
         self.lin_K = nn.Linear(d_feat, d_feat, bias=bias)

@@ -71,6 +71,9 @@ PY="${SEQLAB_PYTHON:-$ROOT/venv/bin/python}"
 [ -x "$PY" ] || PY=python3
 export SEQLAB_COURSE_ROOT="$SRC/course"
 export PYTHONPATH="$SRC/src"
+# Without namespaces (root in Docker) the submission's uid sees this filesystem: graders and oracles
+# are root's alone.
+chmod -R go-rwx "$SRC/course" "$SRC/src/seqlab/oracles" 2>/dev/null || true
 exec "$PY" -m seqlab.export.gradescope --root "$ROOT"
 """
 

@@ -50,6 +50,9 @@ ROOT="${SEQLAB_PRAIRIELEARN_ROOT:-/grade}"
 HERE="$ROOT/serverFilesCourse/seqlab"
 export SEQLAB_COURSE_ROOT="$HERE/course"
 export PYTHONPATH="$HERE/src"
+# Without namespaces (root in Docker) the submission's uid sees this filesystem: graders and oracles
+# are root's alone.
+chmod -R go-rwx "$HERE/course" "$HERE/src/seqlab/oracles" 2>/dev/null || true
 exec "${SEQLAB_PYTHON:-python3}" -m seqlab.export.prairielearn --root "$ROOT"
 """
 

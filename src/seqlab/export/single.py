@@ -1,14 +1,16 @@
 """Grade the one submission a platform hands over, and word its feedback for the student.
 
 Both platforms run one submission per fresh container, as root, under Docker's default seccomp
-profile, which refuses the namespaces seqlab's strongest sandbox level uses: the expected level
-there is `rlimits` (resource caps only, no private filesystem). `grade_single` says so loudly on
-stdout (the instructor's log on both platforms) and records the level the sandbox really used.
+profile and without CAP_SYS_ADMIN, which refuse the namespaces and pivot_root of seqlab's strong
+level. Expected there: the *weak* level, a non-root uid without capabilities, NO_NEW_PRIVS, the
+seccomp filter and rlimits, but the container's filesystem in view. The entry scripts therefore
+make the graders and oracles unreadable to any uid but root before grading, and the package
+allows the weak level explicitly (each container holds one submission and the graders, nothing
+else). `grade_single` prints the expected and the actual level on stdout, the instructor's log.
 
 Student-visible text is built only from the result's own lines (the graders' chosen messages,
 the reason a submission was not graded) and the feedback data, and `student_text` withholds any
-line that quotes the hidden graders or oracles (possible at the weak level, where a submission
-can read them) or names the container's paths.
+line that quotes the hidden graders or oracles or names the container's paths.
 """
 
 from __future__ import annotations
@@ -103,10 +105,23 @@ class Graded:
     isolation: str | None
 
 
-EXPECTED_LEVEL = ("expected sandbox level in this container: rlimits (it runs as root under Docker's "
-                  "default seccomp profile, which refuses the mount/user namespaces of the 'namespaces' "
-                  "level); the package allows that weak level explicitly because every submission gets "
-                  "a fresh container holding only itself and the graders")
+EXPECTED_LEVEL = ("expected sandbox level in this container: weak (root in Docker: no namespaces or "
+                  "pivot_root; a non-root uid without capabilities, no_new_privs, seccomp and rlimits "
+                  "remain, and the graders are unreadable to that uid); allowed explicitly because each "
+                  "container holds only this submission and the graders")
+STRONG = ("strong", "namespaces")
+
+
+def _level_line(sandbox: dict[str, Any] | None, isolation: str | None) -> str:
+    """The level the run recorded, what holds and what is missing, loudly when weak."""
+    if sandbox:
+        from seqlab.sandbox.confine import Confinement
+        from seqlab.sandbox.probe import describe
+
+        line = describe(Confinement.from_dict(sandbox))
+        return line if sandbox.get("level") == "strong" else f"WEAK — {line}"
+    level = isolation or "not started (nothing ran)"
+    return level if level.startswith(STRONG) else f"WEAK — {level}"
 
 
 def grade_single(assignment: Assignment, submission_dir: Path, platform: str) -> Graded:
@@ -119,12 +134,11 @@ def grade_single(assignment: Assignment, submission_dir: Path, platform: str) ->
         print(f"seqlab: nothing graded: {problem}", flush=True)
         return Graded(None, problem, None)
     with tempfile.TemporaryDirectory(prefix="seqlab-single-") as tmp:
-        options = GradeOptions(out_dir=Path(tmp) / "out", jobs=1, report=False)
+        # allow_weak_sandbox: explicitly, here only (see the module docstring and EXPECTED_LEVEL)
+        options = GradeOptions(out_dir=Path(tmp) / "out", jobs=1, report=False, allow_weak_sandbox=True)
         run = grade_class(assignment, [path], options)
     result = run.submissions[0]
-    level = result.isolation or "not started (nothing ran)"
-    loud = "" if level.startswith("namespaces") else " — WEAK: resource caps only, no private filesystem"
-    print(f"seqlab: sandbox level used: {level}{loud}", flush=True)
+    print(f"seqlab: sandbox level used: {_level_line(run.sandbox, result.isolation)}", flush=True)
     print(f"seqlab: {result.status}, {result.score:g}/{result.max_score:g}", file=sys.stdout, flush=True)
     return Graded(result, None, result.isolation)
 

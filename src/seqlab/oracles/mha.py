@@ -23,6 +23,7 @@ __all__ = [
     "manual_mha",
     "manual_sdpa",
     "random_torch_mha",
+    "torch_mha_gradients",
     "torch_mha_reference",
     "transplant",
 ]
@@ -74,12 +75,35 @@ def torch_mha_reference(mha: torch.nn.MultiheadAttention, Q: torch.Tensor, K: to
     return x, attention
 
 
+def torch_mha_gradients(mha: torch.nn.MultiheadAttention, Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor,
+                        grad_x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """d(x . grad_x) for torch's module (float64), under the course's names: lin_Q.weight ... and
+    the inputs "Q", "K", "V". The trusted side compares a submission's gradients with these."""
+    inputs = [t.detach().double().clone().requires_grad_(True) for t in (Q, K, V)]
+    mha.zero_grad(set_to_none=True)
+    with torch.enable_grad():
+        x, _ = mha(*inputs, need_weights=False)
+        x.backward(grad_x.double())
+    grads: dict[str, torch.Tensor] = {}
+    for name, g in zip("QKV", mha.in_proj_weight.grad.chunk(3)):
+        grads[f"lin_{name}.weight"] = g.clone()
+    grads["lin_O.weight"] = mha.out_proj.weight.grad.clone()
+    if mha.in_proj_bias is not None:
+        for name, g in zip("QKV", mha.in_proj_bias.grad.chunk(3)):
+            grads[f"lin_{name}.bias"] = g.clone()
+        grads["lin_O.bias"] = mha.out_proj.bias.grad.clone()
+    for name, tensor in zip("QKV", inputs):
+        grads[name] = tensor.grad.clone()
+    mha.zero_grad(set_to_none=True)
+    return grads
+
+
 @dataclass(frozen=True)
 class SdpaVariant:
     """One way of computing attention; the defaults are the correct one."""
 
-    scale: str = "d_K"            # "d_K" | "none" | "d_feat" (d_feat: the whole width, for MHA)
-    softmax_dim: int = -1         # -2: normalised over the queries
+    scale: str = "d_K"            # "d_K" | "none" | "d_feat" (the whole width, for MHA) | "floordiv" (`//`)
+    softmax_dim: int = -1         # -2: normalised over the queries; 1 on (B, n_head, n_Q, n_K): the heads
     mask_mode: str = "course"     # "course" | "inverted" | "after_softmax" | "ignored" | "fill_zero"
 
 
@@ -90,6 +114,8 @@ def manual_sdpa(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: torch.T
     scores = Q @ K.transpose(-2, -1)
     if variant.scale == "d_K":
         scores = scores / math.sqrt(Q.size(-1))
+    elif variant.scale == "floordiv":
+        scores = scores // math.sqrt(Q.size(-1))
     elif variant.scale == "d_feat":
         scores = scores / math.sqrt(d_scale if d_scale is not None else Q.size(-1))
     if mask is not None and variant.mask_mode in ("course", "inverted"):
@@ -109,6 +135,7 @@ class MhaVariant:
     split: str = "permute"        # "view": (B, n, d_feat).view(B, n_head, n, d_head)
     merge: str = "permute"        # "view": (B, n_head, n_Q, d_head).reshape(B, n_Q, d_feat)
     out_proj: bool = True
+    projections: str = "QKV"      # which lin_* projects the Q, K and V inputs ("QQQ": lin_Q for all)
 
 
 def manual_mha(params: dict[str, torch.Tensor], n_head: int, Q: torch.Tensor, K: torch.Tensor,
@@ -130,7 +157,8 @@ def manual_mha(params: dict[str, torch.Tensor], n_head: int, Q: torch.Tensor, K:
             return x.reshape(batch, n_head, n, d_head)
         return x.reshape(batch, n, n_head, d_head).transpose(1, 2)
 
-    q, k, v = split(lin("lin_Q", Q)), split(lin("lin_K", K)), split(lin("lin_V", V))
+    q_lin, k_lin, v_lin = (f"lin_{name}" for name in variant.projections)
+    q, k, v = split(lin(q_lin, Q)), split(lin(k_lin, K)), split(lin(v_lin, V))
     head_mask = None if mask is None else mask.bool().unsqueeze(-3)
     out, attention = manual_sdpa(q, k, v, head_mask, variant.sdpa, d_scale=d_feat)
     if variant.merge == "view":
@@ -143,10 +171,12 @@ def manual_mha(params: dict[str, torch.Tensor], n_head: int, Q: torch.Tensor, K:
 SDPA_SUSPECTS: tuple[tuple[str, SdpaVariant], ...] = (
     ("no-scaling", SdpaVariant(scale="none")),
     ("softmax-dim", SdpaVariant(softmax_dim=-2)),
+    ("softmax-dim", SdpaVariant(softmax_dim=1)),   # 4-D scores: over the heads
     ("mask-polarity", SdpaVariant(mask_mode="inverted")),
     ("mask-after-softmax", SdpaVariant(mask_mode="after_softmax")),
     ("mask-polarity", SdpaVariant(mask_mode="ignored")),
     ("mask-fill-zero", SdpaVariant(mask_mode="fill_zero")),
+    ("floor-division", SdpaVariant(scale="floordiv")),
 )
 
 MHA_SUSPECTS: tuple[tuple[str, MhaVariant], ...] = (
@@ -155,6 +185,7 @@ MHA_SUSPECTS: tuple[tuple[str, MhaVariant], ...] = (
     ("split-heads-without-permute", MhaVariant(split="view")),
     ("merge-heads-without-permute", MhaVariant(merge="view")),
     ("missing-output-projection", MhaVariant(out_proj=False)),
+    ("shared-qkv-projection", MhaVariant(projections="QQQ")),
 )
 
 
@@ -187,7 +218,7 @@ def diagnose_mha(x: object, attention: object, params: dict[str, torch.Tensor], 
         if _close(x, wrong_x):
             return name
     for name, variant in MHA_SUSPECTS:
-        if variant.split != "permute" or variant.merge != "permute" or not variant.out_proj:
+        if (variant.split, variant.merge, variant.out_proj, variant.projections) != ("permute", "permute", True, "QKV"):
             continue
         if mask is None and variant.sdpa.mask_mode != "course":
             continue

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["ATOL", "RTOL", "describe_difference", "is_close"]
+__all__ = ["ATOL", "GRAD_ATOL", "GRAD_RTOL", "RTOL", "describe_difference", "is_close"]
 
 ATOL = 1e-5
 RTOL = 1e-4
+# Gradients sum float32 products over every batch row and position: a little looser, still far
+# below any real bug (a missing path, a detached step, a made-up .grad).
+GRAD_ATOL = 1e-4
+GRAD_RTOL = 1e-3
 
 
 def is_close(actual: torch.Tensor, expected: torch.Tensor, atol: float = ATOL, rtol: float = RTOL) -> bool:

@@ -29,7 +29,7 @@ class ScaledDotProductAttention(nn.Module):
 class MultiHeadedAttention(nn.Module):
     """n_head attention heads of width d_feat // n_head, with Q/K/V/O projections."""
 
-    def __init__(self, d_feat=128, n_head=5, dropout_p=0.1, bias=True):
+    def __init__(self, d_feat=200, n_head=5, dropout_p=0.1, bias=True):
         super().__init__()
         if d_feat % n_head != 0:
             raise ValueError(f"d_feat ({d_feat}) must be divisible by n_head ({n_head})")

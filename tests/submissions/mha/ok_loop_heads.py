@@ -22,7 +22,7 @@ class ScaledDotProductAttention(nn.Module):
 
 
 class MultiHeadedAttention(nn.Module):
-    def __init__(self, d_feat=128, n_head=5, dropout_p=0.1, bias=True):
+    def __init__(self, d_feat=200, n_head=5, dropout_p=0.1, bias=True):
         super().__init__()
         if d_feat % n_head != 0:
             raise ValueError("d_feat % n_head != 0")
