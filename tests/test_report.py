@@ -80,6 +80,12 @@ def test_without_timings_the_timed_out_submissions_are_listed():
     assert "no grading times" in render_report(report)
 
 
+def test_a_status_this_report_does_not_know_is_shown_as_it_is():
+    subs = CLASS["submissions"] + [_submission("zed", {}, status="skipped", seconds=None)]
+    report = build_report({**CLASS, "submissions": subs}, MHA.feedback, "en", RUBRIC)
+    assert report.status_counts["skipped"] == 1 and ">skipped<" in render_report(report)
+
+
 def test_feedback_links_use_the_file_name_the_writer_recorded():
     assert feedback_file({"student": "ada"}) == "ada.html"
     assert feedback_file({"student": "../x", "feedback": "student-7"}) == "student-7.html"
