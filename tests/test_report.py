@@ -138,6 +138,13 @@ def test_seqlab_report_writes_the_page_and_says_where(tmp_path: Path):
     assert "학급 보고서" in (tmp_path / REPORT_NAME).read_text()
 
 
+def test_seqlab_report_as_an_unprivileged_instructor(tmp_path: Path):
+    (tmp_path / "results.json").write_text(json.dumps(CLASS))
+    done = run_seqlab("report", str(tmp_path), "--lang", "en", course=REPO, unprivileged=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "Class report" in (tmp_path / REPORT_NAME).read_text()
+
+
 @pytest.mark.parametrize("content, code, message", [
     (None, 2, "error: no results.json in"),
     ("{not json", 1, "is not a seqlab results file"),
