@@ -27,7 +27,7 @@ tools:
 
 demo: install
 	$(VENV)/bin/seqlab grade mha examples/submissions/mha --out grades/demo/mha
-	@for a in mdn lstm vit; do \
+	@for a in mdn lstm gru vit; do \
 	  if [ -d examples/submissions/$$a ]; then $(VENV)/bin/seqlab grade $$a examples/submissions/$$a --out grades/demo/$$a || exit 1; fi; \
 	done
 	@for r in grades/demo/*/report.html; do echo "class report: $$(pwd)/$$r"; done
