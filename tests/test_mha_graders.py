@@ -6,12 +6,14 @@ corpus cannot drift into files that are not what their names claim."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 from grader_proofs import GraderProof, ProofClass, import_submission, misconception_of, precision
+from seqlab_testing import REPO
 
 from seqlab.oracles.mha import (
     manual_sdpa,
@@ -36,6 +38,43 @@ class TestMhaGraderProof(GraderProof):
         with capsys.disabled():
             print(f"\nmha precision: {exact}/{total} single-bug mutants charged with exactly their own id")
         assert exact == total
+
+
+    def test_made_up_gradients_earn_nothing(self, graded):
+        """Issue 10 item 5: forward under no_grad, p.grad = ones written by hand: right values,
+        still no gradient marks (they are compared with torch's own gradients)."""
+        item = _item(graded["bug_no_gradient__no_grad_fake_grads"], "gradients_match_torch_multihead_attention")
+        assert not item["passed"] and item["misconception"] == "no-gradient"
+
+    def test_a_failure_an_earlier_item_explains_names_no_new_id(self, graded):
+        """`//` also breaks back-propagation: that item says so and charges nothing new."""
+        item = _item(graded["bug_floor_division"], "gradients_match_torch_multihead_attention")
+        assert not item["passed"] and item["misconception"] is None
+        assert item["message"].startswith("same cause as floor-division")
+
+    def test_a_crash_is_reported_with_its_type_and_the_students_line(self, graded):
+        item = _item(graded["bug_mask_without_head_axis"], "padding_mask_keeps_ones")
+        assert item["misconception"] == "mask-without-head-axis"
+        assert "RuntimeError" in item["message"] and "(cell 0, line" in item["message"]
+
+    def test_projections_bound_twice_get_their_weights(self, graded):
+        """The ModuleList also bound as lin_Q .. lin_O (it lost 17/30 as "no lin_O")."""
+        student = graded["ok_modulelist_aliases"]
+        assert student["score"] == student["max_score"]
+
+
+def _item(student: dict, item_id: str) -> dict:
+    return next(t for t in student["tests"] if t["id"] == item_id)
+
+
+def test_hidden_sizes_keep_every_axis_apart_and_differ_from_the_public_checks():
+    grader = import_submission(REPO / "graders" / "test_mha.py")  # trusted code, imported for its size rules
+    for seed in range(300):
+        random.seed(seed)
+        s = grader._sizes()
+        assert len({s.batch, s.n_q, s.n_k, s.n_head, s.d_head, s.d_feat}) == 6
+        sizes = grader._sdpa_sizes()
+        assert len(set(sizes)) == 5 and sizes != (2, 3, 5, 8, 6)
 
 
 def test_the_class_has_every_required_mutant_and_5_correct_styles():
