@@ -10,7 +10,9 @@ run as an instructor without root (uid 1000 holding no capability, `unshare --us
 - unshare, setns, mount, chroot, pivot_root, ptrace, bpf, keyctl, perf_event_open and a clone
   with a CLONE_NEW* flag fail with EPERM (clone3: ENOSYS), while threads, fork and a
   multiprocessing pool still work;
-- RLIMIT_NPROC, RLIMIT_AS, RLIMIT_CPU and RLIMIT_FSIZE are set;
+- RLIMIT_NPROC, RLIMIT_AS, RLIMIT_CPU and RLIMIT_FSIZE are set, and forking stops with EAGAIN
+  before 300 processes in every mode (RLIMIT_NPROC where the kernel enforces it, the PID
+  namespace's own pid_max where it does not: for a uid that is root outside);
 - no instructor path (course root, output folder, submissions folder) is in the child's
   /proc/self/cmdline, /proc/self/environ, environment, sys.argv or cwd;
 - processes a submission starts (after `os.setsid()`, with `os._exit` replaced, spinning) are
@@ -170,6 +172,22 @@ PROBES: dict[str, str] = {
                 raise ValueError('UNCAPPED: ' + ', '.join(wrong))
             return x * 2
     """,
+    "process_cap": """
+        def double(x):
+            import errno, os
+            children, failure = [], None
+            try:
+                for _ in range(400):
+                    children.append(os.posix_spawn('/bin/sleep', ['sleep', '30'], {}))
+            except OSError as exc:
+                failure = exc.errno
+            for pid in children:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            if failure != errno.EAGAIN or len(children) >= 300:
+                raise ValueError(f'UNCAPPED: {len(children)} processes, then {failure}')
+            return x * 2
+    """,
     "instructor_paths": """
         import os, sys
         def double(x):
@@ -184,15 +202,26 @@ PROBES: dict[str, str] = {
     """,
     "survivors": """
         def double(x):
-            import ctypes, os
+            import ctypes, os, time
             libc = ctypes.CDLL(None)
             libc.prctl(15, b'sqlpid1' + TOKEN.encode(), 0, 0, 0)
+            hogs = []
             for _ in range(2):
-                if os.fork() == 0:
+                pid = os.fork()
+                if pid == 0:
                     os.setsid()
                     libc.prctl(15, b'sqlhog' + TOKEN.encode(), 0, 0, 0)
                     while True:
                         pass
+                hogs.append(pid)
+            names = {'self', *map(str, hogs)}
+            for _ in range(200):  # the test finds survivors by these names: make sure they are set
+                seen = {open(f'/proc/{p}/comm').read().strip() for p in names}
+                if seen == {'sqlpid1' + TOKEN, 'sqlhog' + TOKEN}:
+                    break
+                time.sleep(0.01)
+            else:
+                raise ValueError('NAMES NOT SET: ' + repr(seen))
             try:
                 os.setsid()
             except OSError:
@@ -320,7 +349,7 @@ def confined_run(request, tmp_path_factory):
         (folder / f"{name}.py").write_text(prelude + textwrap.dedent(body) + CORRECT_REST)
     before = {name: _tree_hash(course / name) for name in ("graders", "solutions")}
     done = run_seqlab("grade", "echo", str(folder), "--out", str(out), "--jobs", "2", "--memory-mb", "1024",
-                      "--timeout", "90", course=course, unprivileged=unprivileged)
+                      "--timeout", "90", "--call-timeout", "30", course=course, unprivileged=unprivileged)
     survivors = _processes_named(f"sqlhog{token}") + _processes_named(f"sqlpid1{token}")
     for pid in survivors:  # ours: started by this test's submission
         os.kill(pid, signal.SIGKILL)
@@ -337,8 +366,8 @@ def _item(run: dict, student: str) -> dict:
     return next(t for t in result["tests"] if t["id"] == ITEM)
 
 
-@pytest.mark.parametrize("probe", ["escape_root", "capabilities", "syscalls", "rlimits", "instructor_paths",
-                                   "survivors"])
+@pytest.mark.parametrize("probe", ["escape_root", "capabilities", "syscalls", "rlimits", "process_cap",
+                                   "instructor_paths", "survivors"])
 def test_fence_holds_inside_the_child(confined_run, probe):
     item = _item(confined_run, probe)
     assert item["passed"], f"{confined_run['mode']}: {item['message']}"

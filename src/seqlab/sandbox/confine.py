@@ -51,6 +51,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 SANDBOX_WORKDIR = "/submission"
 SANDBOX_UID = 1000  # the submission's uid (and gid) inside its user namespace
+PID_MAX_MIN = 301  # the kernel's floor for pid_max
 _DEVICES = ("null", "zero", "urandom", "random")
 _SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc")
 _NAMESPACES = ("pid-ns", "mount-ns", "net-ns", "ipc-ns", "uts-ns")
@@ -243,6 +244,8 @@ def lock_down(plan: SandboxPlan, features: list[str], cgroup: str | None, parent
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail instead of killing
     current_vm = _current_virtual_memory()
     reached = [f for f in features if f != _ROOT_BUILT]
+    if "pid-ns" in reached and os.getpid() == 1 and _cap_pid_namespace(plan.limits.processes):
+        reached.append("pid-ceiling")
     readable, writable = _fence_files(plan, features, reached)
     in_userns = "user-ns" in reached
     uid = SANDBOX_UID if in_userns else plan.uid
@@ -275,6 +278,18 @@ def lock_down(plan: SandboxPlan, features: list[str], cgroup: str | None, parent
     os.environ.update({"HOME": os.getcwd(), "TMPDIR": "/tmp" if _ROOT_BUILT in features else os.getcwd(),
                        "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"})
     return Confinement(reached, cgroup)
+
+
+def _cap_pid_namespace(processes: int) -> bool:
+    """A ceiling on the tasks of the submission's whole PID namespace (pid_max is per namespace
+    since Linux 6.14; at least 301). It holds where RLIMIT_NPROC does not: the kernel never
+    enforces that for a process whose uid is root outside, as when an unprivileged user
+    namespace maps the instructor to root. Only ever called as pid 1 of a new PID namespace."""
+    try:
+        _write("/proc/sys/kernel/pid_max", str(max(PID_MAX_MIN, processes + 1)))
+    except OSError:
+        return False
+    return True
 
 
 def _fence_files(plan: SandboxPlan, features: list[str], reached: list[str]) -> tuple[list[str], list[str]]:

@@ -28,6 +28,7 @@ _TEXT = {
     "ipc-ns": "IPC namespace", "uts-ns": "UTS namespace", "user-ns": "user namespace",
     "pivot-root": "pivot_root", "no-caps": "no capabilities", "non-root": "non-root uid",
     "no-new-privs": "no_new_privs", "seccomp": "seccomp filter",
+    "pid-ceiling": "PID namespace ceiling",
 }
 
 
