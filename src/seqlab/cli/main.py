@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from seqlab.errors import SeqlabError, UsageError
+from seqlab.text import clean_line
 
 from . import course, export, report
 
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     except SeqlabError as exc:
         if args.debug:
             raise
-        print(f"error: {exc.one_line()}", file=sys.stderr)
+        print(f"error: {clean_line(exc.one_line(), 2000)}", file=sys.stderr)  # may name a hostile path
         code = exc.exit_code
     except KeyboardInterrupt:
         print("interrupted: no result files were changed", file=sys.stderr)
@@ -150,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"error: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
+        print(f"error: internal error: {type(exc).__name__}: {clean_line(exc, 500)} (rerun with --debug)",
+              file=sys.stderr)
         code = 1
     sys.exit(code)
 
