@@ -280,6 +280,17 @@ def test_prairielearn_broken_submission_is_not_gradable(prairielearn):
     _assert_nothing_hidden(results, root)
 
 
+@pytest.mark.parametrize("args, message", [
+    (["export", "gradescope", "mhx"], "error: unknown assignment 'mhx' (did you mean 'mha'?)"),
+    (["export"], "error: the following arguments are required: platform"),
+    (["export", "prairielearn", "mha", "--lang", "jp"], "error: argument --lang: invalid choice"),
+])
+def test_export_usage_errors_are_one_line_with_exit_2(tmp_path: Path, args, message):
+    done = run_seqlab(*args, course=REPO, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith(message) and done.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
 # -- what reaches students -------------------------------------------------------------------
 
 def test_a_message_quoting_the_grader_is_withheld_and_paths_hidden(tmp_path: Path):
