@@ -165,6 +165,16 @@ def test_without_the_graders_the_report_still_renders_and_says_why(tmp_path: Pat
     assert "explanations unavailable" in page and "softmax-dim" in page
 
 
+def test_a_weak_sandbox_recorded_by_the_run_is_said_at_the_top(tmp_path: Path):
+    sandbox = {"level": "weak", "features": ["seccomp", "non-root"], "missing": ["pid-ns"], "cgroup": None,
+               "caps": "per-process", "weak_allowed": True}
+    (tmp_path / "results.json").write_text(json.dumps({**CLASS, "sandbox": sandbox}))
+    page = write_report(tmp_path, "en", course=REPO).read_text()
+    assert "sandbox: weak" in page and "MISSING: PID namespace" in page
+    (tmp_path / "results.json").write_text(json.dumps({**CLASS, "sandbox": {**sandbox, "level": "strong"}}))
+    assert "sandbox:" not in write_report(tmp_path, "en", course=REPO).read_text()
+
+
 def test_a_report_failure_never_costs_the_grades(tmp_path: Path, monkeypatch, caplog):
     (tmp_path / "results.json").write_text(json.dumps(CLASS))
     (tmp_path / REPORT_NAME).write_text("stale")

@@ -37,6 +37,19 @@ def _feedback_data(assignment_id: str, root: Path | None) -> tuple[dict, list[tu
     return assignment.feedback, [(item.id, item.points) for item in assignment.rubric], ()
 
 
+def _sandbox_note(sandbox: object) -> tuple[str, ...]:
+    """A weak sandbox level recorded by the run is worth a line at the top of the report."""
+    if not isinstance(sandbox, dict) or sandbox.get("level") == "strong":
+        return ()
+    from seqlab.sandbox.confine import Confinement
+    from seqlab.sandbox.probe import describe
+
+    try:
+        return (describe(Confinement.from_dict(sandbox)),)
+    except (KeyError, TypeError, ValueError):
+        return (f"sandbox: {sandbox.get('level', 'unknown')}",)
+
+
 def write_report(out_dir: Path, lang: str | None = None, course: Path | None = None) -> Path:
     """Build OUT_DIR/report.html from OUT_DIR/results.json; returns its path."""
     from seqlab.grading.results import atomic_write
@@ -48,6 +61,7 @@ def write_report(out_dir: Path, lang: str | None = None, course: Path | None = N
         raise SeqlabError(f"unknown report language '{lang}'", f"use one of {', '.join(LANGS)}")
     results = load_results(out_dir)
     feedback, rubric, notes = _feedback_data(results["assignment"], course)
+    notes = notes + _sandbox_note(results.get("sandbox"))
     report = build_report(results, feedback, lang, rubric, notes)
     path = out_dir / REPORT_NAME
     atomic_write(path, render_report(report))
