@@ -172,6 +172,13 @@ def _run_sdpa(sdpa, Q, K, V, mask=None) -> tuple[torch.Tensor, torch.Tensor]:
         raise
 
 
+def _shaped(result, s: Sizes, n_q: int, n_k: int) -> None:
+    """A probe's call counts as working only with the right shapes."""
+    x, att = _pair(result, "MultiHeadedAttention")
+    if tuple(att.shape) != (s.batch, s.n_head, n_q, n_k) or tuple(x.shape) != (s.batch, n_q, s.d_feat):
+        fail("wrong shapes", "output-shape")
+
+
 def _run_mha(model, s: Sizes, Q, K, V, mask=None, keep: bool = False):
     """x and attention (or, with keep, the result left in the sandbox), shapes checked; a crash is
     probed for its cause: a non-contiguous view, a mask without a head axis, K split with n_Q."""
@@ -186,14 +193,17 @@ def _run_mha(model, s: Sizes, Q, K, V, mask=None, keep: bool = False):
         if "view size is not compatible" in exc.detail:
             raise Misconception(f"{what}: .view() on a permuted (non-contiguous) tensor; use .reshape() or "
                                  ".contiguous().view()", "view-needs-contiguous") from exc
-        if mask is not None and mask.dim() == 3 and _succeeds(lambda: _pair(model(Q, K, V, mask=mask.unsqueeze(1)), what)):
-            raise Misconception(
-                f"a mask of shape {tuple(mask.shape)} was applied to the (B, n_head, n_Q, n_K) scores without a "
-                f"head axis ({exc.describe()}): insert one with mask.unsqueeze(1) so every head uses the same mask",
-                "mask-without-head-axis") from exc
+        if mask is not None and _succeeds(lambda: _shaped(model(Q, K, V), s, n_q, n_k)):
+            head_mask = mask.unsqueeze(1) if mask.dim() == 3 else None  # only the mask makes it crash
+            if head_mask is not None and _succeeds(lambda: _shaped(model(Q, K, V, mask=head_mask), s, n_q, n_k)):
+                raise Misconception(
+                    f"a mask of shape {tuple(mask.shape)} was applied to the (B, n_head, n_Q, n_K) scores without a "
+                    f"head axis ({exc.describe()}): insert one with mask.unsqueeze(1) so every head uses the same "
+                    "mask", "mask-without-head-axis") from exc
+            raise
         if n_k != n_q:
             square = _qkv(s, n_q=n_q, n_k=n_q)
-            if _succeeds(lambda: _pair(model(*square), what)):
+            if _succeeds(lambda: _shaped(model(*square), s, n_q, n_q)):
                 raise Misconception("it works only when n_K == n_Q: reshape K and V with their own length n_K, "
                                      "not Q's", "kv-length-from-query") from exc
         raise
@@ -480,6 +490,10 @@ def test_dropout_active_in_train_attention_returned_before_it(submission):
     if is_close(x, x_ref):
         fail("with dropout_p=0.5 in train() mode the output is unchanged: dropout on the attention "
              "weights is missing", "dropout-missing")
+    dropped, kept = x.double().abs() <= 1e-7, (x.double() - 2 * x_ref.double()).abs() <= 1e-4 + 1e-3 * x_ref.abs()
+    if bool((dropped | kept).all()) and float(dropped.double().mean()) > 0.2:  # each x entry: 0 or x / (1 - p)
+        fail("dropout is applied to the output x (each entry is 0 or doubled), not to the attention weights "
+             "before they multiply V", "dropout-on-output")
     if not is_close(att, att_ref):
         fail("the attention returned must be the weights before dropout (apply dropout only when "
              "multiplying with V)", "attention-after-dropout")

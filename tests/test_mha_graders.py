@@ -87,7 +87,7 @@ B, N_HEAD, N_Q, N_K, D_HEAD = 3, 2, 4, 6, 5  # all different; d_feat = 10
 D_FEAT = N_HEAD * D_HEAD
 
 
-def _model(module, bias: bool = True, dropout_p: float = 0.0):
+def _model(module, bias: bool = True, dropout_p: float = 0.0):  # weights as torch's, by attribute path
     torch_mha = random_torch_mha(D_FEAT, N_HEAD, bias=bias)
     model = module.MultiHeadedAttention(d_feat=D_FEAT, n_head=N_HEAD, dropout_p=dropout_p, bias=bias)
     with torch.no_grad():
@@ -144,6 +144,13 @@ def _dropout(module, train: bool) -> bool:
     return (not is_close(x, x_ref) and is_close(att, att_ref)) if train else is_close(x, x_ref)
 
 
+def _dropout_on_weights(module) -> bool:
+    """In train mode no entry of x is exactly 0 (lin_O mixes every feature and adds a bias)."""
+    model = _model(module, dropout_p=0.5)[0].train()
+    x, _ = model(torch.randn(B, N_Q + 12, D_FEAT), torch.randn(B, N_K, D_FEAT), torch.randn(B, N_K, D_FEAT))
+    return not bool((x == 0).any())
+
+
 def _gradients(module) -> bool:
     model, torch_mha = _model(module)
     Q, K, V = torch.randn(B, N_Q, D_FEAT), torch.randn(B, N_K, D_FEAT), torch.randn(B, N_K, D_FEAT)
@@ -177,6 +184,7 @@ PROPERTIES: dict[str, Callable] = {
     "dropout-off-in-eval": lambda m: _dropout(m, train=False),
     "dropout-on-in-train": lambda m: _dropout(m, train=True),
     "gradients-like-torch": _gradients,
+    "dropout-on-weights": _dropout_on_weights,
 }
 
 # Which torch-checked property a mutant of each id must break (at least one of them).
@@ -189,7 +197,7 @@ BROKEN_BY = {
     "masked-row-nan": {"masked-row-finite"}, "kv-count-unchecked": {"kv-count-checked"},
     "qk-width-unchecked": {"qk-width-checked"}, "head-divisibility-unchecked": {"head-count-checked"},
     "dropout-in-eval": {"dropout-off-in-eval"}, "dropout-missing": {"dropout-on-in-train"},
-    "attention-after-dropout": {"dropout-on-in-train"}, "no-gradient": {"gradients-like-torch"},
+    "attention-after-dropout": {"dropout-on-in-train"}, "dropout-on-output": {"dropout-on-weights"}, "no-gradient": {"gradients-like-torch"},
     "bias-ignored": {"forward-no-bias"}, "kv-length-from-query": {"forward"},
     "split-heads-without-permute": {"forward"}, "merge-heads-without-permute": {"forward"},
     "missing-output-projection": {"forward"}, "shared-qkv-projection": {"forward"},

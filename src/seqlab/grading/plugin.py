@@ -169,6 +169,8 @@ class GraderPlugin:
                 if dependency in self._failed:
                     cause = self._failed[dependency]
                     return f"same cause as {cause}: {message}", None, cause
+        if named == CRASH:
+            return message, named, f"the crash in {test_id(item)}"
         return message, named, named or test_id(item)
 
     @pytest.hookimpl(hookwrapper=True)
