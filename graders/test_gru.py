@@ -122,9 +122,13 @@ def _cell_call(cell, x: torch.Tensor, h=None) -> torch.Tensor:
 
 
 def _gru_call(model, x, h=None) -> tuple[torch.Tensor, torch.Tensor]:
-    result = model(x) if h is None else model(x, h)
+    return _output_and_state(model(x) if h is None else model(x, h))
+
+
+def _output_and_state(result) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(result, (tuple, list)) or len(result) != 2 or isinstance(result[1], (tuple, list)):
-        fail("GRU.forward should return (output, h_n): one state tensor, no (h, c) pair", "gru-output-shape")
+        fail("GRU.forward should return (output, h_n) with h_n ONE tensor (num_layers, B, H): no (h, c) pair, "
+             "no list of per-layer states", "gru-output-shape")
     return expect_tensor(result[0], "GRU's output"), expect_tensor(result[1], "GRU's h_n")
 
 
@@ -270,7 +274,11 @@ def _expect_gru_like_torch(submission, num_layers: int, batch_first: bool, batch
         bias_names = [f"cells.{k}.{n}" for k in range(num_layers) for n in ("bias_ih", "bias_hh")]
         if not bias and any(v is not None for v in model.parameters_at(bias_names).values()):
             fail("GRU(..., bias=False) must have no bias parameters (like torch.nn.GRU)", "bias-flag-ignored")
-    expect_shape(out, tuple(ref_out.shape), f"GRU's output ({layout})", shape_misconception)
+    if tuple(out.shape) != tuple(ref_out.shape):
+        message = f"GRU's output ({layout}) has shape {tuple(out.shape)}, expected {tuple(ref_out.shape)}"
+        if not _plain_gru_works(submission, num_layers):  # wrong in the ordinary case too: reported there
+            differs(message, "gru-output-shape")
+        fail(message, shape_misconception)
     if not is_close(out, ref_out):
         # Right time-first without a state but wrong here: this case is what differs. Wrong there too: the
         # equations, which an earlier item reports (same cause).
@@ -281,8 +289,10 @@ def _expect_gru_like_torch(submission, num_layers: int, batch_first: bool, batch
     if tuple(h_n.shape) != tuple(ref_h.shape):
         if batch_first and tuple(h_n.shape) == tuple(ref_h.transpose(0, 1).shape):
             fail("GRU's h_n is (B, num_layers, H): " + WHY["state-batch-first"], "state-batch-first")
-        fail(f"GRU's h_n has shape {tuple(h_n.shape)}, expected (num_layers, B, H) = {tuple(ref_h.shape)}",
-             "state-batch-first" if batch_first else shape_misconception)
+        message = f"GRU's h_n has shape {tuple(h_n.shape)}, expected (num_layers, B, H) = {tuple(ref_h.shape)}"
+        if not _plain_gru_works(submission, num_layers):
+            differs(message, "gru-output-shape")
+        fail(message, "state-batch-first" if batch_first else shape_misconception)
     expect_close(h_n, ref_h, f"GRU's h_n ({layout}, compared with torch.nn.GRU)")
 
 
@@ -384,7 +394,7 @@ def _gradient_pass(submission, batch_first: bool, with_state: bool, upstream_on:
     except StudentError as exc:
         _after_a_crash(submission, model, torch_gru, x, h_0, exc)
         raise
-    out, h_n = _fetch_pair(result)
+    out, h_n = _output_and_state(result.fetch())
     x_ref = x.double().requires_grad_(True)
     h_ref = h_0.double().requires_grad_(True) if with_state else None
     torch_cells = torch_cells_like(torch_gru)
@@ -415,13 +425,6 @@ def _gradient_pass(submission, batch_first: bool, with_state: bool, upstream_on:
     for what, (grad, ref) in grads.items():
         if not isinstance(grad, torch.Tensor) or not is_close(grad, ref, **GRAD_TOL):
             fail(why.format(what), "detached-state")
-
-
-def _fetch_pair(result) -> tuple[torch.Tensor, torch.Tensor]:
-    pair = result.fetch()
-    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or isinstance(pair[1], (tuple, list)):
-        fail("GRU.forward should return (output, h_n): one state tensor, no (h, c) pair", "gru-output-shape")
-    return expect_tensor(pair[0], "GRU's output"), expect_tensor(pair[1], "GRU's h_n")
 
 
 @pytest.mark.rubric(points=2, misconception="detached-state",
