@@ -107,6 +107,7 @@ def test_the_zip_follows_gradescopes_layout(gradescope_zip: Path):
         names = set(archive.namelist())
         modes = {i.filename: i.external_attr >> 16 for i in archive.infolist()}
         setup = archive.read("setup.sh").decode()
+        run_autograder = archive.read("run_autograder").decode()
         requirements = archive.read("requirements.txt").decode().split()
     assert {"setup.sh", "run_autograder", "requirements.txt", "autograder.json"} <= names
     for script in ("setup.sh", "run_autograder"):
@@ -117,6 +118,9 @@ def test_the_zip_follows_gradescopes_layout(gradescope_zip: Path):
     assert not any(n.startswith(("solutions/", "seqlab/course/solutions", "tests/")) or "__pycache__" in n
                    for n in names)
     assert "load_assignment('mha')" in setup  # setup checks the hidden graders load
+    for script, text in (("setup.sh", setup), ("run_autograder", run_autograder)):
+        parsed = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True, check=False)
+        assert parsed.returncode == 0, f"{script}: {parsed.stderr}"  # never run here: it needs apt/pip
 
 
 def _check_gradescope_fields(results: dict) -> None:
