@@ -125,6 +125,7 @@ class LayerVariant:
     mask_mode: str = "course"         # "inverted" | "ignored"
     mask_first_layer_only: bool = False
     raw_input: bool = False           # every layer of the encoder reads the encoder's input
+    shared_layers: bool = False       # one module repeated: every layer holds the last weights copied in
 
 
 def _lin(p: dict[str, torch.Tensor], name: str, x: torch.Tensor) -> torch.Tensor:
@@ -192,7 +193,7 @@ def manual_encoder(p: dict[str, torch.Tensor], n_layer: int, n_head: int, x: tor
     for k in range(n_layer):
         layer_mask = None if (variant.mask_first_layer_only and k > 0) else mask
         x, attention = manual_layer(p, n_head, inputs if variant.raw_input else x, layer_mask, variant,
-                                    f"{prefix}layers.{k}.")
+                                    f"{prefix}layers.{n_layer - 1 if variant.shared_layers else k}.")
         maps.append(attention)
     return x, maps
 
@@ -226,6 +227,7 @@ MASK_SUSPECTS: tuple[tuple[str, LayerVariant], ...] = (
 ENCODER_SUSPECTS: tuple[tuple[str, LayerVariant], ...] = (
     ("layers-fed-raw-input", LayerVariant(raw_input=True)),
     ("mask-first-layer-only", LayerVariant(mask_first_layer_only=True)),
+    ("layers-share-weights", LayerVariant(shared_layers=True)),
 )
 
 
@@ -296,6 +298,7 @@ class VitVariant:
     cls_position: str = "first"      # "last": appended after the patches
     read: str = "first"              # "last" | "mean" (all tokens) | "mean-patches"
     position: bool = True            # False: no position embedding added
+    final_norm: bool = False         # True: a fresh LayerNorm (pre-norm ViTs' habit) before the head
 
 
 def random_vit_params(cfg: VitConfig) -> dict[str, torch.Tensor]:
@@ -322,6 +325,8 @@ def manual_vit(p: dict[str, torch.Tensor], cfg: VitConfig, images: torch.Tensor,
     x, _ = manual_encoder(p, cfg.n_layer, cfg.n_head, tokens, None, variant.layer, "encoder.")
     read = {"first": lambda: x[:, 0], "last": lambda: x[:, -1], "mean": lambda: x.mean(1),
             "mean-patches": lambda: x[:, 1:].mean(1)}[variant.read]()
+    if variant.final_norm:
+        read = F.layer_norm(read, read.shape[-1:])
     return _lin(p, "head", read)
 
 
@@ -331,6 +336,7 @@ VIT_SUSPECTS: tuple[tuple[str, VitVariant], ...] = (
     ("head-reads-mean", VitVariant(read="mean")),
     ("head-reads-mean", VitVariant(read="mean-patches")),
     ("position-embedding-missing", VitVariant(position=False)),
+    ("final-norm", VitVariant(final_norm=True)),
 )
 
 

@@ -104,6 +104,6 @@ class VisionTransformer(nn.Module):
         x = self.patch(images)                                  # (N, n_patch, d_feat)
         cls = self.cls_token.expand(x.size(0), -1, -1)          # one class token per image
         x = torch.cat([cls, x], dim=1) + self.pos_embedding     # class token at position 0
-        x, self.attentions = self.encoder(x)                    # kept for the attention plots
+        x, _ = self.encoder(x)                                  # (N, n_patch + 1, d_feat)
         logits = self.head(x[:, 0])                             # the head reads the class token
         return logits
