@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from grader_proofs import GraderProof, ProofClass, import_submission, misconception_of, precision
+from grader_proofs import (
+    GraderProof,
+    ProofClass,
+    charged_ids,
+    import_submission,
+    misconception_of,
+    precision,
+)
 from seqlab_testing import REPO
 
 from seqlab.oracles.mha import (
@@ -39,6 +46,11 @@ class TestMhaGraderProof(GraderProof):
             print(f"\nmha precision: {exact}/{total} single-bug mutants charged with exactly their own id")
         assert exact == total
 
+
+    def test_the_skeleton_is_charged_with_its_stubs_only(self, graded):
+        """Every later item that hits the same stub says "same cause as" instead of naming a
+        misconception the stub says nothing about."""
+        assert charged_ids(graded["skeleton"]) == {"not-implemented"}
 
     def test_made_up_gradients_earn_nothing(self, graded):
         """Issue 10 item 5: forward under no_grad, p.grad = ones written by hand: right values,
