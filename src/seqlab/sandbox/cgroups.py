@@ -148,6 +148,19 @@ class CgroupSet:
             parents += [parent] if parent is not None else []
         return cls("cgroup-v1", parents)
 
+    def remove_stale(self) -> None:
+        """Remove empty cgroups left by a zygote or probe killed before it could (names carry the
+        owner's pid: seqlab-PID-N, seqlab-probe-PID); a live owner's are left alone."""
+        for parent in self.parents:
+            for folder in parent.glob("seqlab-*"):
+                owner = next((part for part in folder.name.split("-")[1:] if part.isdigit()), "")
+                if not owner or Path(f"/proc/{owner}").exists():
+                    continue
+                try:
+                    folder.rmdir()  # refused while a process is inside
+                except OSError:
+                    pass
+
     def create(self, name: str, memory_bytes: int, processes: int) -> SubmissionCgroup | None:
         """A fresh cgroup with the submission's caps for all its processes together."""
         if self.kind is None:

@@ -129,6 +129,7 @@ def main() -> None:
     )
     del config
     cgroups = CgroupSet.detect()
+    cgroups.remove_stale()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     control.send(json.dumps({"ready": True, "binds": list(plan.binds), "root": plan.new_root,
                              "cgroup": cgroups.kind}).encode())
