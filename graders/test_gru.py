@@ -202,6 +202,12 @@ def _plain_gru_works(submission, num_layers: int) -> bool:
 def _after_a_crash(submission, model, torch_gru: torch.nn.GRU, x: torch.Tensor, h_0, exc: StudentError) -> None:
     """The call raised: name the layout bug that explains it, if one does; else the error stands."""
     batch_first, num_layers = torch_gru.batch_first, torch_gru.num_layers
+    if h_0 is None:
+        zeros = torch.zeros(num_layers, x.size(0) if batch_first else x.size(1), torch_gru.hidden_size)
+        if _matches(model, torch_gru, x, zeros, None):
+            _crash_was(f"GRU raised {exc.type_name} without an initial state although it works when given zeros: "
+                       "size h_0 from x's batch axis (x.size(1) time-first, x.size(0) batch-first)",
+                       "zero-initial-state", exc)
     if _is_in_place_error(exc):
         _crash_was(f"GRU.forward raised {exc.type_name} about an in-place operation: " + WHY["shared-state"],
                    "shared-state", exc)
