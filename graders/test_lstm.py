@@ -1,10 +1,14 @@
 """Hidden grader for lstm: an LSTM from scratch, and `batch_first` done right.
 
-One test per rubric item. Sizes are drawn at random per student (input size != hidden size,
-batch != length != layers), the reference is torch.nn.LSTMCell / torch.nn.LSTM with weights
-copied by name, and a failing item is diagnosed by comparing against *wrong* LSTMs
-(seqlab.oracles.lstm). The classifier is trained here, on the trusted side: its gradients come
-back from the sandbox and an Adam step on them is loaded back in.
+One test per rubric item. Every hidden call uses the same sizes for every student, with each axis
+different from every other (input 7, hidden 5, batch 4, length 6, 1-3 layers; the public checks use
+other sizes), so no axis mix-up passes by chance. The reference is torch.nn.LSTMCell / torch.nn.LSTM
+with weights copied into the parameters the spec names, resolved on the student's module by
+attribute path (aliases, nested modules and extra buffers are fine); gradients are compared with
+torch's for the same input and upstream gradient. A failing item is diagnosed by comparing against
+*wrong* LSTMs (seqlab.oracles.lstm); an item that fails only because a cell or LSTM item it
+`depends_on` already failed says "same cause as ...". The classifier is trained here, on the
+trusted side: its gradients come back from the sandbox and an Adam step on them is loaded back in.
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ import random
 import pytest
 import torch
 
-from seqlab.grading.expect import expect_close, expect_shape, expect_tensor, fail
+from seqlab.grading.expect import (
+    Misconception,
+    differs,
+    expect_close,
+    expect_shape,
+    expect_tensor,
+    fail,
+)
 from seqlab.grading.remote import StudentError
 from seqlab.oracles.lstm import (
     LstmVariant,
@@ -27,7 +38,7 @@ from seqlab.oracles.lstm import (
     random_torch_lstm,
     torch_lstm_reference,
 )
-from seqlab.oracles.tolerance import is_close
+from seqlab.oracles.tolerance import describe_difference, is_close
 
 STUDENT_API = ("LSTMCell", "LSTM", "SequenceClassifier")
 
@@ -46,18 +57,20 @@ WHY = {
     "first-time-step": "the time loop must run over every step, starting at t = 0",
     "last-step-out-minus-one": "out[-1] on a batch-first output is the last sequence of the batch; the last "
                                "time step of every sequence is out[:, -1]",
+    "h-c-swapped": "LSTMCell returns the pair (h, c) in that order, h = o * tanh(c) first: the two states are "
+                   "swapped",
 }
 STEPS, BATCH, LENGTH, CLASSES, HIDDEN, LR = 60, 64, 8, 3, 16, 0.05
 _RAW = LstmVariant(raw_input=True)
+# Hidden sizes: each axis differs from every other, from the number of layers (1, 2 or 3) and from
+# the public checks' sizes (so hard-coded sizes fail).
+INPUT_SIZE, HIDDEN_SIZE, N_BATCH, SEQ_LEN = 7, 9, 5, 8
+Y_DIM, CLASSIFIER_LAYERS, OTHER_BATCHES = 4, 3, (1, 10, 11)
 
 
 def _sizes() -> tuple[int, int, int, int]:
-    """input size != hidden size, batch != length."""
-    hidden = random.randint(2, 6)
-    input_size = random.choice([n for n in range(2, 8) if n != hidden])
-    batch = random.randint(2, 5)
-    length = random.choice([n for n in range(2, 7) if n != batch])
-    return input_size, hidden, batch, length
+    """input size, hidden size, batch, length: the same for every student, all different."""
+    return INPUT_SIZE, HIDDEN_SIZE, N_BATCH, SEQ_LEN
 
 
 def _fail_if_diagnosed(name: str | None) -> None:
@@ -65,24 +78,41 @@ def _fail_if_diagnosed(name: str | None) -> None:
         fail(WHY[name], name)
 
 
+def _one_bias_only(model, name: str, own: dict[str, torch.Tensor | None], hidden: int) -> bool:
+    """Both biases missing but one (4H,) vector held under another name: a single-bias LSTM."""
+    prefix = name.rsplit(".", 1)[0] + "." if "." in name else ""
+    if own.get(prefix + "bias_ih") is not None or own.get(prefix + "bias_hh") is not None:
+        return False
+    found = model.parameters_by_name()
+    return any(n.startswith(prefix) and "." not in n[len(prefix):] and tuple(v.shape) == (4 * hidden,)
+               for n, v in found.items() if isinstance(v, torch.Tensor))
+
+
 def _load(model, params: dict[str, torch.Tensor], what: str) -> None:
-    """Copy torch's weights in by name; a missing or misshapen parameter names its misconception."""
-    own = model.parameters_by_name()
+    """Copy torch's weights into the parameters the spec names (resolved by attribute path on the
+    student's module); a missing or misshapen parameter names its misconception."""
+    own = model.parameters_at(list(params))
     for name, value in params.items():
-        if name not in own:
-            if name.endswith("bias_hh") and name.replace("bias_hh", "bias_ih") in own:
+        if own.get(name) is None:
+            if name.endswith("bias_hh") and own.get(name.replace("bias_hh", "bias_ih")) is not None:
                 fail(f"{what} has no parameter bias_hh: " + WHY["bias-hh-ignored"], "bias-hh-ignored")
-            misconception = "cells-layout" if name.startswith("cells.") else "cell-parameters"
+            if "bias" in name and _one_bias_only(model, name, own, value.size(0) // 4):
+                fail(f"{what} holds one bias vector instead of torch's two, bias_ih and bias_hh: "
+                     + WHY["bias-hh-ignored"], "bias-hh-ignored")
+            if name.startswith("cells."):
+                differs(f"{what} has no parameter `{name}`: keep the layers in self.cells (an nn.ModuleList of "
+                        "LSTMCell), each with weight_ih, weight_hh, bias_ih and bias_hh", "cells-layout")
             fail(f"{what} has no parameter `{name}`: keep weight_ih (4H, input_size), weight_hh (4H, H), "
-                 "bias_ih and bias_hh (4H)" + (" in the LSTMCells of self.cells (an nn.ModuleList)"
-                                               if name.startswith("cells.") else ""), misconception)
+                 "bias_ih and bias_hh (4H) under these names (torch's gate layout, not one module per gate)",
+                 "cell-parameters")
         shape = tuple(own[name].shape)
         if shape != tuple(value.shape):
             if name.startswith("cells.") and not name.startswith("cells.0.") and name.endswith("weight_ih"):
                 fail(f"{what}: {name} has shape {shape}, expected {tuple(value.shape)}: "
                      + WHY["layers-fed-raw-input"] + ", so its input size is hidden_size", "layers-fed-raw-input")
-            fail(f"{what}: parameter {name} has shape {shape}, expected {tuple(value.shape)} (gates stacked "
-                 "as 4 blocks of H rows)", "cells-layout" if name.startswith("cells.") else "cell-parameters")
+            message = (f"{what}: parameter {name} has shape {shape}, expected {tuple(value.shape)} (gates "
+                       "stacked as 4 blocks of H rows)")
+            differs(message, "cells-layout") if name.startswith("cells.") else fail(message, "cell-parameters")
     model.load_parameters(params)
 
 
@@ -118,12 +148,18 @@ def _expect_cell_like_torch(submission, bias: bool, with_state: bool, what: str 
         h_ref, c_ref = torch_cell(x.double(), None if state is None else tuple(s.double() for s in state))
     if is_close(h, h_ref) and is_close(c, c_ref):
         return
+    if is_close(h, c_ref) and is_close(c, h_ref):
+        fail(WHY["h-c-swapped"], "h-c-swapped")
     _fail_if_diagnosed(diagnose_cell(h, c, params, x, state))
-    if not bias and any("bias" in n for n in cell.parameters_by_name()):
+    if not bias and any(v is not None for v in cell.parameters_at(["bias_ih", "bias_hh"]).values()):
         fail("LSTMCell(..., bias=False) must have no bias parameters (like torch.nn.LSTMCell)", "bias-flag-ignored")
-    general = None if (bias and with_state) or _plain_cell_works(submission) else "cell-equations"
-    expect_close(h, h_ref, f"LSTMCell's h ({what})", general)
-    expect_close(c, c_ref, f"LSTMCell's c ({what})", general)
+    if (bias and with_state) or _plain_cell_works(submission):
+        expect_close(h, h_ref, f"LSTMCell's h ({what})")
+        expect_close(c, c_ref, f"LSTMCell's c ({what})")
+    for value, ref, name in ((h, h_ref, "h"), (c, c_ref, "c")):
+        if not is_close(value, ref):
+            differs(f"LSTMCell's {name} ({what}) differs from the reference, as it does in the ordinary case "
+                    f"(bias, given state): {describe_difference(value, ref)}", "cell-equations")
 
 
 def _plain_cell_works(submission) -> bool:
@@ -148,7 +184,7 @@ def _plain_lstm_works(submission, num_layers: int) -> bool:
     special layout is reported as the general lstm-equations bug, not as that layout's."""
     input_size, hidden, batch, length = _sizes()
     torch_lstm = random_torch_lstm(input_size, hidden, num_layers)
-    x = torch.randn(max(length, 2), max(batch, 2), input_size)
+    x = torch.randn(length, batch, input_size)
     try:
         model = submission.get("LSTM")(input_size, hidden, num_layers=num_layers)
         model.load_parameters(lstm_params(torch_lstm))
@@ -161,13 +197,13 @@ def _plain_lstm_works(submission, num_layers: int) -> bool:
 
 def _raw_input_check(submission, num_layers: int, batch_first: bool) -> None:
     """Called when a stacked LSTM raised: does it run, feeding x to every layer, when input size == H?"""
-    hidden = random.randint(3, 5)
+    hidden = HIDDEN_SIZE
     torch_lstm = random_torch_lstm(hidden, hidden, num_layers, batch_first=batch_first)
     params = lstm_params(torch_lstm)
     model = submission.get("LSTM")(hidden, hidden, num_layers=num_layers, batch_first=batch_first)
     try:
         model.load_parameters(params)
-        x = torch.randn(2, 3, hidden)
+        x = torch.randn(SEQ_LEN, N_BATCH, hidden)
         out, _, _ = _lstm_call(model, x)
     except (StudentError, AssertionError):
         return
@@ -218,10 +254,13 @@ def _expect_lstm_like_torch(submission, num_layers: int, batch_first: bool, inpu
         _fail_if_diagnosed(diagnose_lstm(out, h_n, params, num_layers, x, state, batch_first))
     expect_shape(out, tuple(ref_out.shape), f"LSTM's output ({layout})", shape_misconception)
     if not is_close(out, ref_out):
-        # Right time-first but wrong here: the layout is the bug. Wrong time-first too: the equations.
-        general = "batch-first-ignored" if _plain_lstm_works(submission, num_layers) else "lstm-equations"
-        if general == "lstm-equations" or batch_first:
-            expect_close(out, ref_out, f"LSTM's output ({layout}, compared with torch.nn.LSTM)", general)
+        # Right time-first but wrong here: the layout is the bug. Wrong time-first too: the equations
+        # (or, when a cell item already failed, the same cause as that).
+        if not _plain_lstm_works(submission, num_layers):
+            differs(f"LSTM's output ({layout}) differs from torch.nn.LSTM's, as it does time-first without a "
+                    f"state: {describe_difference(out, ref_out)}", "lstm-equations")
+        if batch_first:
+            expect_close(out, ref_out, f"LSTM's output ({layout}, compared with torch.nn.LSTM)", "batch-first-ignored")
     expect_close(out, ref_out, f"LSTM's output ({layout}, compared with torch.nn.LSTM)")
     _expect_layer_first(h_n, c_n, ref_h, batch_first)
     expect_close(h_n, ref_h, f"LSTM's h_n ({layout}, compared with torch.nn.LSTM)")
@@ -246,110 +285,132 @@ def test_cell_parameters_have_torch_names_and_shapes(submission):
     _load(cell, cell_params(random_torch_cell(input_size, hidden)), "LSTMCell")
 
 
-@pytest.mark.rubric(points=3, misconception="cell-equations")
+@pytest.mark.rubric(points=3, misconception="cell-equations",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes"))
 def test_cell_matches_torch_lstm_cell(submission):
     _expect_cell_like_torch(submission, bias=True, with_state=True)
 
 
-@pytest.mark.rubric(points=1, misconception="zero-initial-state")
+@pytest.mark.rubric(points=1, misconception="zero-initial-state",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_lstm_cell"))
 def test_cell_starts_from_zero_state_when_none(submission):
     _expect_cell_like_torch(submission, bias=True, with_state=False,
                             what="with state=None the first step must start from h = c = 0 of shape (B, H)")
 
 
-@pytest.mark.rubric(points=1, misconception="bias-flag-ignored")
+@pytest.mark.rubric(points=1, misconception="bias-flag-ignored",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_lstm_cell"))
 def test_cell_without_bias_matches_torch_lstm_cell(submission):
     _expect_cell_like_torch(submission, bias=False, with_state=True)
 
 
 # -- LSTM -------------------------------------------------------------------------------------
 
-@pytest.mark.rubric(points=1, misconception="cells-layout")
+@pytest.mark.rubric(points=1, misconception="cells-layout",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes"))
 def test_lstm_keeps_its_layers_in_cells(submission):
     input_size, hidden, _, _ = _sizes()
-    num_layers = random.randint(2, 3)
+    num_layers = 3
     model = submission.get("LSTM")(input_size, hidden, num_layers=num_layers)
     _load(model, lstm_params(random_torch_lstm(input_size, hidden, num_layers)), f"LSTM(num_layers={num_layers})")
 
 
-@pytest.mark.rubric(points=3, misconception="lstm-equations")
+@pytest.mark.rubric(points=3, misconception="lstm-equations",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_lstm_cell",
+                                "lstm_keeps_its_layers_in_cells"))
 def test_lstm_matches_torch_lstm_for_one_to_three_layers(submission):
     input_size, hidden, batch, length = _sizes()
     for num_layers in (1, 2, 3):
         _expect_lstm_like_torch(submission, num_layers, False, input_size, hidden, batch, length,
                                 with_state=num_layers == 2)
-    _expect_lstm_like_torch(submission, 2, False, hidden, hidden, batch, length)  # catches raw input
 
 
-@pytest.mark.rubric(points=3, misconception="batch-first-ignored")
+@pytest.mark.rubric(points=3, misconception="batch-first-ignored",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_lstm_cell",
+                                "lstm_keeps_its_layers_in_cells", "lstm_matches_torch_lstm_for_one_to_three_layers"))
 def test_lstm_batch_first_matches_torch_lstm(submission):
     input_size, hidden, batch, length = _sizes()
-    for num_layers in (1, random.randint(2, 3)):
+    for num_layers in (1, 3):
         _expect_lstm_like_torch(submission, num_layers, True, input_size, hidden, batch, length)
 
 
-@pytest.mark.rubric(points=2, misconception="state-batch-first")
+@pytest.mark.rubric(points=2, misconception="state-batch-first",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_lstm_cell",
+                                "lstm_keeps_its_layers_in_cells", "lstm_matches_torch_lstm_for_one_to_three_layers"))
 def test_final_states_are_layer_first_in_both_layouts(submission):
     input_size, hidden, batch, length = _sizes()
-    num_layers = random.choice([n for n in (2, 3) if n != batch])
+    num_layers = 3
     for batch_first in (True, False):
         _expect_lstm_like_torch(submission, num_layers, batch_first, input_size, hidden, batch, length)
 
 
-@pytest.mark.rubric(points=1, misconception="state-batch-first")
+@pytest.mark.rubric(points=1, misconception="state-batch-first",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_lstm_cell",
+                                "lstm_keeps_its_layers_in_cells", "lstm_matches_torch_lstm_for_one_to_three_layers"))
 def test_initial_state_is_layer_first_in_both_layouts(submission):
     input_size, hidden, batch, length = _sizes()
-    num_layers = random.choice([n for n in (2, 3) if n != batch])
+    num_layers = 2
     for batch_first in (True, False):
         _expect_lstm_like_torch(submission, num_layers, batch_first, input_size, hidden, batch, length,
                                 with_state=True)
 
 
-@pytest.mark.rubric(points=1, misconception="size-one-axes")
+@pytest.mark.rubric(points=1, misconception="size-one-axes",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_lstm_cell",
+                                "lstm_keeps_its_layers_in_cells", "lstm_matches_torch_lstm_for_one_to_three_layers"))
 def test_batch_of_one_and_sequence_of_length_one(submission):
+    """B = 1 or L = 1, one at a time (2 layers, so no other axis is 1 too)."""
     input_size, hidden, batch, length = _sizes()
     for batch_first in (True, False):
-        for b, n in ((1, length), (batch, 1), (1, 1)):
-            _expect_lstm_like_torch(submission, random.randint(1, 2), batch_first, input_size, hidden, b, n,
+        for b, n in ((1, length), (batch, 1)):
+            _expect_lstm_like_torch(submission, 2, batch_first, input_size, hidden, b, n,
                                     shape_misconception="size-one-axes")
 
 
-@pytest.mark.rubric(points=2, misconception="detached-state")
+@pytest.mark.rubric(points=2, misconception="detached-state",
+                    depends_on=("cell_parameters_have_torch_names_and_shapes", "cell_matches_torch_lstm_cell",
+                                "lstm_keeps_its_layers_in_cells", "lstm_matches_torch_lstm_for_one_to_three_layers"))
 def test_gradients_match_torch_lstm(submission):
+    """The gradients the submission reports (of x and of every parameter the spec names) must equal
+    torch.nn.LSTM's for the same input and upstream gradient: reported values are never trusted."""
     input_size, hidden, batch, length = _sizes()
-    batch_first = random.choice([True, False])
-    torch_lstm = random_torch_lstm(input_size, hidden, 2, batch_first=batch_first)
+    torch_lstm = random_torch_lstm(input_size, hidden, 2)
     params = lstm_params(torch_lstm)
-    model = submission.get("LSTM")(input_size, hidden, num_layers=2, batch_first=batch_first)
+    model = submission.get("LSTM")(input_size, hidden, num_layers=2)
     _load(model, params, "LSTM(num_layers=2)")
     model.zero_grad()
-    x = torch.randn(batch, length, input_size) if batch_first else torch.randn(length, batch, input_size)
+    x = torch.randn(length, batch, input_size)
     x_remote = submission.put(x.clone().requires_grad_(True))
     result = model.keep(x_remote)
     out = expect_tensor(result[0].fetch(), "LSTM's output")
     x_ref = x.double().requires_grad_(True)
     ref_out, _ = torch_lstm(x_ref)
     if not is_close(out, ref_out):
-        _fail_if_diagnosed(diagnose_lstm(out, None, params, 2, x, None, batch_first))
-        expect_close(out, ref_out, "LSTM's output (compared with torch.nn.LSTM)", "lstm-equations")
+        _fail_if_diagnosed(diagnose_lstm(out, None, params, 2, x, None, False))
+        differs("LSTM's output differs from torch.nn.LSTM's, so its gradients cannot match either: "
+                + describe_difference(out, ref_out), "lstm-equations")
     grad_out = torch.randn(ref_out.shape)
     try:
         result[0].backward(grad_out)
     except StudentError as exc:
-        fail(f"back-propagating from LSTM's output failed ({exc.type_name}): keep every step in torch "
-             "operations (no .detach(), .data, numpy or torch.no_grad())", "detached-state")
+        if "grad" not in exc.detail:
+            raise
+        raise Misconception("back-propagating from LSTM's output failed: the output is cut off from autograd; keep "
+                            "every step in torch operations (no .detach(), .data, numpy or torch.no_grad())",
+                            "detached-state") from exc
     ref_out.backward(grad_out.double())
-    why = ("the gradient of {} differs from torch.nn.LSTM's: do not .detach() (or .data) the states between "
-           "time steps; back-propagation through time needs the whole chain")
+    why = ("the gradient of {} differs from torch.nn.LSTM's for the same input and upstream gradient: do not "
+           ".detach() (or .data) the states between time steps, nor set .grad yourself; back-propagation "
+           "through time needs the whole chain")
     grad_x = x_remote.grad()
     if not isinstance(grad_x, torch.Tensor) or not is_close(grad_x, x_ref.grad):
         fail(why.format("the input x"), "detached-state")
-    grads = model.gradients_by_name()
-    for k in range(2):
-        for name in ("weight_ih", "weight_hh", "bias_hh"):
-            grad = grads.get(f"cells.{k}.{name}")
-            if not isinstance(grad, torch.Tensor) or not is_close(grad, getattr(torch_lstm, f"{name}_l{k}").grad):
-                fail(why.format(f"cells.{k}.{name}"), "detached-state")
+    grads = model.gradients_at(list(params))
+    for name in params:
+        k, torch_name = name.split(".")[1], name.split(".")[2]
+        grad = grads.get(name)
+        if not isinstance(grad, torch.Tensor) or not is_close(grad, getattr(torch_lstm, f"{torch_name}_l{k}").grad):
+            fail(why.format(name), "detached-state")
 
 
 # -- SequenceClassifier -----------------------------------------------------------------------
@@ -367,8 +428,9 @@ def _run_classifier(model, x: torch.Tensor, keep: bool):
         return model.keep(x) if keep else model(x)
     except StudentError as exc:
         if "hidden" in exc.detail.lower() and "size" in exc.detail.lower():
-            fail(f"with a batch of {x.size(0)} sequences nn.LSTM rejected the initial state: size h_0 and c_0 "
-                 "from x (x.size(0) sequences), not from a constant, or leave them out", "fixed-batch-state")
+            raise Misconception(f"with a batch of {x.size(0)} sequences nn.LSTM rejected the initial state: size h_0 "
+                                "and c_0 from x (x.size(0) sequences), not from a constant, or leave them out",
+                                "fixed-batch-state") from exc
         raise
 
 
@@ -397,9 +459,9 @@ def _classifier_params(rnn: torch.nn.LSTM, lin: torch.nn.Linear) -> dict[str, to
 
 
 def _load_classifier(model, params: dict[str, torch.Tensor]) -> None:
-    own = model.parameters_by_name()
+    own = model.parameters_at(list(params))
     for name, value in params.items():
-        if name not in own or tuple(own[name].shape) != tuple(value.shape):
+        if own.get(name) is None or tuple(own[name].shape) != tuple(value.shape):
             fail(f"SequenceClassifier needs self.rnn = nn.LSTM(x_dim, h_dim, n_layer, batch_first=True) and "
                  f"self.lin = nn.Linear(h_dim, y_dim): parameter {name} is missing or misshapen", "classifier-layout")
     model.load_parameters(params)
@@ -408,7 +470,7 @@ def _load_classifier(model, params: dict[str, torch.Tensor]) -> None:
 @pytest.mark.rubric(points=1, misconception="classifier-layout")
 def test_classifier_has_batch_first_lstm_and_linear(submission):
     x_dim, h_dim, _, _ = _sizes()
-    y_dim, n_layer = random.randint(2, 5), random.randint(1, 3)
+    y_dim, n_layer = Y_DIM, CLASSIFIER_LAYERS
     model = _classifier(submission, x_dim, h_dim, y_dim, n_layer)
     _load_classifier(model, _classifier_params(*_torch_classifier(x_dim, h_dim, y_dim, n_layer)))
     if model.rnn.attr("batch_first") is not True:
@@ -418,17 +480,18 @@ def test_classifier_has_batch_first_lstm_and_linear(submission):
 @pytest.mark.rubric(points=2, misconception="fixed-batch-state")
 def test_classifier_returns_logits_for_any_batch_size(submission):
     x_dim, h_dim, _, length = _sizes()
-    y_dim = random.randint(2, 5)
-    model = _classifier(submission, x_dim, h_dim, y_dim, 2)
+    y_dim = Y_DIM
+    model = _classifier(submission, x_dim, h_dim, y_dim, CLASSIFIER_LAYERS)
     model.eval()
-    for n in (1, *random.sample([m for m in range(2, 10) if m != length], 2)):
+    for n in OTHER_BATCHES:
         _classify(model, torch.randn(n, length, x_dim), y_dim)
 
 
-@pytest.mark.rubric(points=2, misconception="classifier-output")
+@pytest.mark.rubric(points=2, misconception="classifier-output",
+                    depends_on=("classifier_has_batch_first_lstm_and_linear",))
 def test_classifier_reads_top_layer_at_last_time_step(submission):
     x_dim, h_dim, n, length = _sizes()
-    y_dim, n_layer = random.randint(2, 5), 2
+    y_dim, n_layer = Y_DIM, CLASSIFIER_LAYERS
     rnn, lin = _torch_classifier(x_dim, h_dim, y_dim, n_layer)
     model = _classifier(submission, x_dim, h_dim, y_dim, n_layer)
     model.eval()
@@ -445,15 +508,15 @@ def test_classifier_reads_top_layer_at_last_time_step(submission):
         if is_close(logits, lin(h_n[0])):
             fail("the logits come from the bottom layer's final state h_n[0]: use the top layer, h_n[-1] "
                  "(= out[:, -1])", "classifier-output")
-    fail("the logits should be self.lin applied to the top layer's output at the last time step, "
-         "out[:, -1]: they differ from that", "classifier-output")
+    differs("the logits should be self.lin applied to the top layer's output at the last time step, "
+            "out[:, -1]: they differ from that")
 
 
 @pytest.mark.rubric(points=2, misconception="last-step-out-minus-one")
 def test_classifier_keeps_examples_independent(submission):
-    x_dim, h_dim, _, length = _sizes()
-    y_dim, n = random.randint(2, 5), length  # N == L: out[-1] then has the right shape
-    model = _classifier(submission, x_dim, h_dim, y_dim, 2)
+    x_dim, h_dim, n, length = _sizes()  # N != L: out[-1] is then (L, y_dim), named by its shape
+    y_dim = Y_DIM
+    model = _classifier(submission, x_dim, h_dim, y_dim, CLASSIFIER_LAYERS)
     model.eval()
     x = torch.randn(n, length, x_dim)
     j = random.randrange(n)
@@ -470,16 +533,19 @@ def test_classifier_keeps_examples_independent(submission):
 
 
 def _sum_task(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Which of CLASSES channels has the largest sum over the whole sequence."""
-    x = torch.randn(n, LENGTH, CLASSES, generator=generator)
-    return x, x.sum(1).argmax(1)
+    """Which of the first CLASSES channels has the largest sum over the whole sequence (one more
+    channel is noise, so the input width differs from the number of classes)."""
+    x = torch.randn(n, LENGTH, CLASSES + 1, generator=generator)
+    return x, x[..., :CLASSES].sum(1).argmax(1)
 
 
-@pytest.mark.rubric(points=2, misconception="classifier-not-learning")
+@pytest.mark.rubric(points=2, misconception="classifier-not-learning",
+                    depends_on=("classifier_has_batch_first_lstm_and_linear", "classifier_returns_logits_for_any_batch_size",
+                                "classifier_reads_top_layer_at_last_time_step", "classifier_keeps_examples_independent"))
 def test_classifier_learns_a_sequence_task(submission):
     generator = torch.Generator().manual_seed(random.randint(0, 2**31 - 1))
     submission.seed(random.randint(0, 2**31 - 1))
-    model = _classifier(submission, CLASSES, HIDDEN, CLASSES, 1)
+    model = _classifier(submission, CLASSES + 1, HIDDEN, CLASSES, 1)
     model.train()
     params = {n: p.detach().clone().requires_grad_(True) for n, p in model.parameters_by_name().items()}
     optimizer = torch.optim.Adam(params.values(), lr=LR)
@@ -500,6 +566,6 @@ def test_classifier_learns_a_sequence_task(submission):
     x, y = _sum_task(512, generator)
     accuracy = float((_classify(model, x, CLASSES).argmax(1) == y).double().mean())
     if accuracy < 0.6:
-        fail(f"after {STEPS} training steps on a 3-class sequence task (which channel has the largest sum) "
+        differs(f"after {STEPS} training steps on a 3-class sequence task (which channel has the largest sum) "
              f"the classifier reached {accuracy:.0%} accuracy (chance 33%, a correct classifier > 80%): it "
-             "must read the last time step of every sequence", "classifier-not-learning")
+             "must read the last time step of every sequence")

@@ -1,8 +1,13 @@
 """Hidden grader for mdn: a mixture density network with diagonal Gaussian mixtures.
 
-One test per rubric item. Sizes are drawn at random per student, the likelihood's reference is
-torch.distributions' MixtureSameFamily (seqlab.oracles.mdn), sampling is judged by moments with a
-tolerance chosen from the sample size, and a failing item is diagnosed against *wrong* likelihoods.
+One test per rubric item. Every hidden call uses the same sizes for every student, with N, K, x_dim
+and y_dim all different (the public checks use other sizes), so no axis mix-up passes by chance.
+The likelihood's reference is torch.distributions' MixtureSameFamily (seqlab.oracles.mdn), and
+mdn_nll's gradients are compared with its autograd gradients; the network's reported gradients are
+compared with central differences of its own forward pass (run again here with moved weights), so
+a reported .grad is never trusted. Sampling is judged by moments with a tolerance chosen from the
+sample size, and a failing item is diagnosed against *wrong* likelihoods; an item that fails only
+because an item it `depends_on` already failed says "same cause as ...".
 """
 
 from __future__ import annotations
@@ -12,15 +17,17 @@ import random
 import pytest
 import torch
 
-from seqlab.grading.expect import expect_shape, expect_tensor, fail
+from seqlab.grading.expect import Misconception, differs, expect_shape, expect_tensor, fail
 from seqlab.grading.remote import StudentError
 from seqlab.oracles.mdn import (
     best_single_gaussian_nll,
     diagnose_nll,
+    gradients_agree,
     inverse_sine_data,
     manual_nll,
     mixture_moments,
     moment_tolerances,
+    nll_input_gradients,
     random_mixture,
     reference_nll,
     variant_of,
@@ -34,17 +41,19 @@ WHY = {
     "sigma-as-variance": "mdn_nll treats sigma as a variance; sigma is the standard deviation, the variance is sigma**2",
     "multid-normaliser": "for y_dim > 1 the normaliser is the product over dimensions: (y_dim/2)*log(2*pi) + sum of log(sigma) over the dimensions",
     "log-of-sum": "mdn_nll takes the log of a sum of exponentials, which underflows far from the components; use torch.logsumexp over the component axis",
+    "isotropic-sigma": "sigma must hold one standard deviation per component AND per output dimension, (N, K, y_dim): the network predicts one value per component and repeats it over the dimensions",
 }
+# Hidden sizes: N, K, x_dim and y_dim all different (and different from the hidden widths, the
+# default k=5 and the public checks' sizes, so hard-coded sizes fail).
+N_ROWS, K_COMP, X_DIM, Y_DIM, HIDDEN = 7, 6, 2, 3, (11, 13)
 
 
 def _dims() -> tuple[int, int, int, int]:
-    """N, x_dim, y_dim, K, with K never equal to N or y_dim (so axis mix-ups show)."""
-    k = random.randint(2, 5)
-    n = random.choice([n for n in range(3, 9) if n != k])
-    return n, random.randint(1, 4), random.choice([d for d in (1, 2, 3) if d != k]), k
+    """N, x_dim, y_dim, K: the same for every student, all different."""
+    return N_ROWS, X_DIM, Y_DIM, K_COMP
 
 
-def _model(submission, x_dim: int, y_dim: int, k: int, h_dims: tuple[int, ...] = (16, 16)):
+def _model(submission, x_dim: int, y_dim: int, k: int, h_dims: tuple[int, ...] = HIDDEN):
     return submission.get("MixtureDensityNetwork")(x_dim=x_dim, y_dim=y_dim, k=k, h_dims=h_dims)
 
 
@@ -107,7 +116,7 @@ def _one_dimensional_nll_is_right(submission, n: int, k: int) -> bool:
 
 @pytest.mark.rubric(points=2, misconception="shapes")
 def test_forward_shapes_for_random_dims(submission):
-    for h_dims in ((random.randint(4, 12),), (random.randint(4, 12), random.randint(4, 12), random.randint(4, 12))):
+    for h_dims in ((10,), (9, 12, 10)):
         n, x_dim, y_dim, k = _dims()
         model = _model(submission, x_dim, y_dim, k, h_dims)
         _forward(model, torch.randn(n, x_dim), y_dim, k)
@@ -156,8 +165,8 @@ def test_nll_matches_torch_mixture_for_1d_targets(submission):
 
 @pytest.mark.rubric(points=2, misconception="multid-normaliser")
 def test_nll_matches_torch_mixture_for_multid_targets(submission):
-    n, _, _, k = _dims()
-    _expect_reference_nll(submission, n, k, random.randint(2, 4))
+    n, _, y_dim, k = _dims()
+    _expect_reference_nll(submission, n, k, y_dim)
 
 
 @pytest.mark.rubric(points=2, misconception="log-of-sum")
@@ -202,34 +211,121 @@ def test_nll_far_from_every_component_is_finite_and_correct(submission):
              "log-of-sum")
 
 
-@pytest.mark.rubric(points=2, misconception="no-gradient")
-def test_nll_gradients_are_finite_and_reach_every_layer(submission):
-    n, x_dim, y_dim, k = _dims()
-    model = _model(submission, x_dim, y_dim, k, (random.randint(4, 12), random.randint(4, 12)))
-    model.train()
-    x = torch.randn(n, x_dim)
-    _, _, sigma = _forward(model, x, y_dim, k)
-    out = model.keep(x)
+def _expect_nll_gradients(submission) -> None:
+    """mdn_nll's gradients w.r.t. pi, mu and sigma equal torch.distributions' (autograd of the
+    reference NLL) for the same inputs and upstream gradient. A formula that is wrong by a
+    diagnosed misconception is compared with that formula's gradients; an undiagnosed one is left
+    to the likelihood items."""
+    n, _, y_dim, k = _dims()
+    pi, mu, sigma = random_mixture(n, k, y_dim)
+    y = (mu[:, 0] + torch.randn(n, y_dim)).float()
+    remotes = [submission.put(t.clone().requires_grad_(True)) for t in (pi, mu, sigma)]
+    nll_remote = submission.get("mdn_nll").keep(*remotes, y)
+    nll = expect_tensor(nll_remote.fetch(), "mdn_nll's result")
+    expected = reference_nll(pi, mu, sigma, y)
+    reduce = "none" if nll.dim() else ("sum" if is_close(nll, expected.sum()) else "mean")
+    name = None if _same(nll, expected) else diagnose_nll(nll, pi, mu, sigma, y)
+    if name is None and not _same(nll, expected):
+        return
+    upstream = torch.randn(n) if reduce == "none" else torch.randn(())
     try:
-        loss = submission.get("mdn_nll").keep(out[0], out[1], out[2], torch.randn(n, y_dim) * 2)
-        loss.mean.keep().backward()
+        nll_remote.backward(upstream)
     except StudentError as exc:
-        fail(f"back-propagating the mean of mdn_nll failed ({exc.type_name}): keep every step in torch "
-             "operations (no .detach(), .item(), numpy or torch.no_grad())", "no-gradient")
+        if "grad" not in exc.detail:
+            raise
+        raise Misconception("back-propagating through mdn_nll failed: its result is cut off from autograd; keep every "
+                            "step in torch operations (no .detach(), .item(), numpy or torch.no_grad())",
+                            "no-gradient") from exc
+    reference = nll_input_gradients(pi, mu, sigma, y, upstream, variant_of(name), reduce)
+    for remote, ref, what in zip(remotes, reference, ("pi", "mu", "sigma"), strict=True):
+        grad = remote.grad()
+        if what == "pi" and isinstance(grad, torch.Tensor):
+            grad = grad.double() - grad.double().mean(-1, keepdim=True)
+        if not gradients_agree(grad, ref):
+            fail(f"the gradient of mdn_nll with respect to {what} differs from torch.distributions' for the same inputs "
+                 "and upstream gradient: keep every step in torch operations (no .detach(), .item(), numpy)",
+                 "no-gradient")
+
+
+def _as_double(model) -> bool:
+    """Run the model in float64 for the finite differences when it allows (else float32)."""
+    try:
+        model.double()
+        model(torch.randn(2, X_DIM, dtype=torch.float64))
+    except StudentError:
+        model.float()
+        return False
+    return True
+
+
+def _weighted_output(model, x: torch.Tensor, upstream: list[torch.Tensor]) -> float:
+    out = model(x)
+    return float(sum((expect_tensor(o, "the model's output").double() * g).sum() for o, g in zip(out, upstream)))
+
+
+@pytest.mark.rubric(points=2, misconception="no-gradient",
+                    depends_on=("forward_shapes_for_random_dims", "sigma_is_a_positive_finite_standard_deviation"))
+def test_gradients_match_the_reference(submission):
+    """Reported gradients are checked, never trusted: mdn_nll's against torch.distributions', the
+    network's (for an upstream gradient on pi, mu and sigma) against central differences of its own
+    forward pass with each parameter moved along a random direction."""
+    _expect_nll_gradients(submission)
+    n, x_dim, y_dim, k = _dims()
+    model = _model(submission, x_dim, y_dim, k)
+    model.eval()
+    double = _as_double(model)
+    dtype, eps, rtol = (torch.float64, 1e-6, 1e-4) if double else (torch.float32, 1e-2, 5e-2)
+    x = torch.randn(n, x_dim, dtype=dtype)
+    pi, mu, sigma = _forward(model, x, y_dim, k)
+    upstream = [torch.randn(pi.shape, dtype=torch.float64), torch.randn(mu.shape, dtype=torch.float64),
+                torch.randn(sigma.shape, dtype=torch.float64)]
+    params = {name: value.detach().clone() for name, value in model.parameters_by_name().items()}
+    if not params:
+        fail("MixtureDensityNetwork has no parameters: build its layers in __init__ (nn.Linear or nn.Parameter)",
+             "no-gradient")
+    model.zero_grad()
+    out = model.keep(x)
+    total = None
+    for index, g in enumerate(upstream):
+        term = out[index].mul.keep(g.to(dtype)).sum.keep()
+        total = term if total is None else total.add.keep(term)
+    try:
+        total.backward()
+    except StudentError as exc:
+        if "grad" not in exc.detail:
+            raise
+        raise Misconception("back-propagating from the network's pi, mu and sigma failed: its outputs are cut off from "
+                            "autograd; no .detach(), .item(), numpy or torch.no_grad() in forward", "no-gradient") from exc
     grads = model.gradients_by_name()
-    if not grads:
-        fail("MixtureDensityNetwork has no parameters: build its layers in __init__ (nn.Linear or "
-             "nn.Parameter)", "no-gradient")
-    for name, grad in grads.items():
-        if not isinstance(grad, torch.Tensor):
-            fail(f"no gradient reaches the parameter `{name}`: is it used in forward, without detaching?")
-        if not torch.isfinite(grad).all():
-            if not bool((sigma > 0).all()):
-                fail(f"the gradient of the mean NLL is NaN at `{name}` because some sigma are <= 0 "
-                     "(log of a negative number): keep sigma positive", "sigma-not-positive")
-            fail(f"the gradient of the mean NLL is NaN/inf at `{name}`", "no-gradient")
-        if name.endswith("weight") and not bool(grad.abs().sum() > 0):
-            fail(f"the gradient reaching `{name}` is all zeros: is it used in forward?")
+    for name, value in params.items():
+        direction = torch.randn(value.shape, dtype=value.dtype)
+        moved = []
+        for sign in (1.0, -1.0):
+            model.load_parameters({name: value + sign * eps * direction})
+            moved.append(_weighted_output(model, x, upstream))
+        model.load_parameters({name: value})
+        numeric = (moved[0] - moved[1]) / (2 * eps)
+        grad = grads.get(name)
+        reported = float((grad.double() * direction.double()).sum()) if isinstance(grad, torch.Tensor) else 0.0
+        scale = float((grad.double() * direction.double()).abs().sum()) if isinstance(grad, torch.Tensor) else 0.0
+        if not abs(reported - numeric) <= rtol * (abs(numeric) + scale) + 10 * eps:
+            missing = " (no gradient reaches it at all)" if not isinstance(grad, torch.Tensor) else ""
+            fail(f"the gradient reported for `{name}`{missing} is not the derivative of the network's own output: keep "
+                 "forward in torch operations (no .detach(), .data, numpy or torch.no_grad()) and never set .grad "
+                 "yourself", "no-gradient")
+
+
+@pytest.mark.rubric(points=1, misconception="isotropic-sigma", depends_on=("forward_shapes_for_random_dims",))
+def test_sigma_has_one_value_per_output_dimension(submission):
+    """With random weights every output unit of a per-dimension sigma head differs; a head that
+    predicts one sigma per component and repeats it over y_dim gives identical columns."""
+    n, x_dim, y_dim, k = _dims()
+    model = _model(submission, x_dim, y_dim, k)
+    params = model.parameters_by_name()
+    model.load_parameters({name: torch.randn(value.shape) * 0.4 for name, value in params.items()})
+    _, _, sigma = _forward(model, torch.randn(n, x_dim), y_dim, k)
+    if all(is_close(sigma[..., d], sigma[..., 0], atol=1e-7, rtol=1e-6) for d in range(1, y_dim)):
+        fail(WHY["isotropic-sigma"], "isotropic-sigma")
 
 
 def _samples(submission, pi, mu, sigma) -> torch.Tensor:
@@ -242,7 +338,7 @@ def _samples(submission, pi, mu, sigma) -> torch.Tensor:
 def test_sample_moments_match_each_rows_mixture(submission):
     """Two groups of rows with different mixtures; each group's sample mean and variance must match
     its mixture within 5 standard errors of n draws."""
-    k, y_dim, n = random.randint(2, 4), random.randint(1, 3), 3000
+    k, y_dim, n = 3, 2, 3000
     groups = [random_mixture(1, k, y_dim, sigma_range=(0.3, 1.5)) for _ in range(2)]
     pi = torch.cat([g[0].expand(n, k) for g in groups])
     mu = torch.cat([g[1].expand(n, k, y_dim) for g in groups])
@@ -250,39 +346,53 @@ def test_sample_moments_match_each_rows_mixture(submission):
     draws = _samples(submission, pi, mu, sigma).double()
     if not torch.isfinite(draws).all():
         fail("mdn_sample returned NaN/inf values")
-    for group, (g_pi, g_mu, g_sigma) in enumerate(groups):
-        part = draws[group * n:(group + 1) * n]
+    parts = [draws[group * n:(group + 1) * n] for group in range(2)]
+    wrong = False
+    for part, (g_pi, g_mu, g_sigma) in zip(parts, groups, strict=True):
         mean, var, m4 = mixture_moments(g_pi[0], g_mu[0], g_sigma[0])
         tol_mean, tol_var = moment_tolerances(var, m4, n)
-        if bool(((part.mean(0) - mean).abs() > tol_mean).any()) or bool(((part.var(0) - var).abs() > tol_var).any()):
-            top = int(g_pi[0].argmax())
-            if is_close(part.std(0), g_sigma[0, top].double(), atol=0.1, rtol=0.1):
-                fail("mdn_sample always draws from the most likely component; pick the component at random "
-                     "with probabilities pi (torch.multinomial or Categorical)", "sample-argmax-component")
-            fail("the mean or variance of many mdn_sample draws does not match the row's mixture: pick one "
-                 "component per row with probability pi, then draw mu + sigma * noise from that component")
+        wrong |= bool(((part.mean(0) - mean).abs() > tol_mean).any() or ((part.var(0) - var).abs() > tol_var).any())
+    if not wrong:
+        return
+    if all(_looks_like_one_component(part, g_mu[0, int(g_pi[0].argmax())], g_sigma[0, int(g_pi[0].argmax())])
+           for part, (g_pi, g_mu, g_sigma) in zip(parts, groups, strict=True)):
+        fail("mdn_sample always draws from the most likely component; pick the component at random "
+             "with probabilities pi (torch.multinomial or Categorical)", "sample-argmax-component")
+    fail("the mean or variance of many mdn_sample draws does not match the row's mixture: pick one "
+         "component per row with probability pi, then draw mu + sigma * noise from that component")
+
+
+def _looks_like_one_component(draws: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> bool:
+    """Mean and spread of the draws are those of this one Gaussian component (5 standard errors)."""
+    n = draws.size(0)
+    mu, sigma = mu.double(), sigma.double()
+    return bool(((draws.mean(0) - mu).abs() <= 5 * sigma / n ** 0.5).all()
+                and ((draws.std(0) - sigma).abs() <= 5 * sigma / (2 * n) ** 0.5 + 1e-3).all())
 
 
 @pytest.mark.rubric(points=2, misconception="sample-argmax-component")
 def test_sample_reaches_both_modes_of_a_bimodal_mixture(submission):
-    n, p = 4000, random.uniform(0.25, 0.4)
+    """Two modes at -gap and +gap; the first half of the rows weighs the lower mode more, the second
+    half the upper one. Only a sampler that takes each row's most likely component puts every draw
+    of each half at that half's heavier mode."""
+    n, p = 2000, random.uniform(0.25, 0.4)
     gap = random.uniform(4.0, 6.0)
-    weights = torch.tensor([p, 1 - p]) if random.random() < 0.5 else torch.tensor([1 - p, p])
+    weights = torch.cat([torch.tensor([1 - p, p]).expand(n, 2), torch.tensor([p, 1 - p]).expand(n, 2)])
     centres = torch.tensor([[-gap], [gap]])
-    draws = _samples(submission, weights.expand(n, 2), centres.expand(n, 2, 1), torch.full((n, 2, 1), 0.5))
-    upper = float((draws[:, 0] > 0).double().mean())
-    expected = float(weights[1])
-    if upper in (0.0, 1.0):
-        fail("mdn_sample only ever returns one mode of a two-mode mixture: it must pick the component at "
-             "random with probabilities pi, not the most likely one", "sample-argmax-component")
-    if abs(upper - expected) > 5 * (expected * (1 - expected) / n) ** 0.5:
-        fail("mdn_sample picks the components with the wrong frequencies: component j must be chosen with "
-             "probability pi[:, j]", "sampling")
+    draws = _samples(submission, weights, centres.expand(2 * n, 2, 1), torch.full((2 * n, 2, 1), 0.5))
+    upper = [float((draws[half * n:(half + 1) * n, 0] > 0).double().mean()) for half in range(2)]
+    if upper == [0.0, 1.0]:
+        fail("mdn_sample only ever returns each row's most likely mode of a two-mode mixture: it must pick the "
+             "component at random with probabilities pi, not the most likely one", "sample-argmax-component")
+    for fraction, expected in zip(upper, (p, 1 - p), strict=True):
+        if abs(fraction - expected) > 5 * (expected * (1 - expected) / n) ** 0.5:
+            fail("mdn_sample picks the components with the wrong frequencies: component j must be chosen with "
+                 "probability pi[:, j] of its own row", "sampling")
 
 
 @pytest.mark.rubric(points=1, misconception="sample-component-per-dim")
 def test_sample_draws_every_dimension_from_one_component(submission):
-    n, y_dim = 2000, random.randint(2, 3)
+    n, y_dim = 2000, 3
     gap = random.uniform(4.0, 6.0)
     centres = torch.stack([torch.full((y_dim,), -gap), torch.full((y_dim,), gap)])
     draws = _samples(submission, torch.full((n, 2), 0.5), centres.expand(n, 2, y_dim),
@@ -295,7 +405,13 @@ def test_sample_draws_every_dimension_from_one_component(submission):
 
 
 def _train(submission, model, x, y, **budget) -> list[float]:
-    losses = submission.get("train_mdn")(model, x, y, **budget)
+    try:
+        losses = submission.get("train_mdn")(model, x, y, **budget)
+    except StudentError as exc:
+        if "does not require grad" not in exc.detail:
+            raise
+        raise Misconception("train_mdn could not back-propagate: the loss is cut off from autograd (no .detach(), "
+                            ".item(), numpy or torch.no_grad() in forward or mdn_nll)", "no-gradient") from exc
     if isinstance(losses, torch.Tensor) and losses.dim() == 1:
         losses = list(losses)
     if not isinstance(losses, (list, tuple)) or len(losses) != budget["n_iter"]:
@@ -353,6 +469,7 @@ def test_train_mdn_uses_fresh_gradients_every_step(submission):
     submission.seed(random.randint(0, 2**31 - 1))
     model = _model(submission, x_dim, y_dim, k)
     x, y = _one_point_data(x_dim, y_dim, 16)
+    _forward(model, x[:8], y_dim, k)  # a model of the wrong shapes has no mixture to train
 
     def grad_norm() -> float:
         grads = [g for g in model.gradients_by_name().values() if isinstance(g, torch.Tensor)]
@@ -366,16 +483,22 @@ def test_train_mdn_uses_fresh_gradients_every_step(submission):
              "optimizer.zero_grad() before every loss.backward()", "train-no-zero-grad")
 
 
-@pytest.mark.rubric(points=3, misconception="training")
+@pytest.mark.rubric(points=3, misconception="training",
+                    depends_on=("forward_shapes_for_random_dims", "pi_rows_sum_to_one",
+                                "sigma_is_a_positive_finite_standard_deviation", "nll_matches_torch_mixture_for_1d_targets",
+                                "gradients_match_the_reference", "train_mdn_minimises_the_mean_nll",
+                                "train_mdn_uses_fresh_gradients_every_step"))
 def test_train_mdn_beats_the_best_single_gaussian(submission):
-    """The toy problem (inverse of x = y + 0.3 sin(2 pi y) + noise, standardised): 500 Adam steps must
-    reach a mean NLL on fresh data clearly below the best any single Gaussian per x could reach."""
+    """The toy problem (inverse of x = y + 0.3 sin(2 pi y) + noise, standardised): 300 Adam steps
+    (few enough to finish well inside the call timeout on a busy machine) must reach a mean NLL on
+    fresh data clearly below the best any single Gaussian per x could reach."""
     generator = torch.Generator().manual_seed(random.randint(0, 2**31 - 1))
     x, y = inverse_sine_data(1000, generator)
     x_eval, y_eval = inverse_sine_data(2000, generator)
     submission.seed(random.randint(0, 2**31 - 1))
-    model = _model(submission, 1, 1, 5, (32, 32))
-    losses = _train(submission, model, x, y, n_iter=500, lr=1e-2, batch_size=128)
+    model = _model(submission, 1, 1, 5, (24, 24))
+    _forward(model, x[:4], 1, 5)  # a model of the wrong shapes has no mixture to train
+    losses = _train(submission, model, x, y, n_iter=300, lr=1e-2, batch_size=64)
     pi, mu, sigma = _forward(model, x_eval, 1, 5)
     for value in (pi, mu, sigma):
         if not torch.isfinite(value).all():
@@ -389,6 +512,6 @@ def test_train_mdn_beats_the_best_single_gaussian(submission):
             fail("train_mdn learns the mixture, but its sigma came out as variances: " + WHY["sigma-as-variance"],
                  "sigma-as-variance")
         hint = " (the returned losses also went up or became NaN)" if not losses[-1] < losses[0] else ""
-        fail(f"after train_mdn(n_iter=500, lr=0.01) the mixture's mean NLL on new toy data is {nll:.2f}, not "
-             f"clearly below the {single:.2f} of the best single Gaussian{hint}: train on mean mdn_nll with "
-             "Adam over random mini-batches")
+        differs(f"after train_mdn(n_iter=300, lr=0.01) the mixture's mean NLL on new toy data is {nll:.2f}, not "
+                f"clearly below the {single:.2f} of the best single Gaussian{hint}: train on mean mdn_nll with "
+                "Adam over random mini-batches")

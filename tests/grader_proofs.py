@@ -24,11 +24,13 @@ Use it by subclassing (pytest collects the inherited tests, parametrized per fil
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import itertools
 import sys
 import tomllib
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,7 +38,7 @@ import pytest
 from seqlab_testing import REPO
 
 __all__ = ["SAME_CODE_IDS", "GraderProof", "ProofClass", "also_expected", "charged_ids", "import_submission",
-           "misconception_of", "precision"]
+           "misconception_of", "one_torch_thread", "precision"]
 
 # Other student ids the same files are graded under: long, Korean, with digits (the first name
 # of every file is its ascii stem). Each keeps the file's stem so every copy has a unique id.
@@ -69,6 +71,18 @@ def charged_ids(student: dict[str, Any]) -> set[str]:
     """The misconception ids a graded submission is charged with (failed items that name one;
     an item reported as "same cause as X" names none)."""
     return {t["misconception"] for t in student["tests"] if not t["passed"] and t["misconception"]}
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Our own submissions run in this process on a shared 2-core machine: one torch thread while
+    they do (restored afterwards). Import it and use `@pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def import_submission(path: Path) -> types.ModuleType:
@@ -113,6 +127,11 @@ class ProofClass:
         return copies
 
 
+@functools.cache
+def _proof_class(assignment: str) -> ProofClass:
+    return ProofClass(assignment)
+
+
 def precision(graded: dict[str, dict[str, Any]], bugs: list[Path]) -> tuple[int, int]:
     """(mutants charged with exactly their own ids, mutants): the figure issue 11 asks for."""
     exact = sum(charged_ids(graded[m.stem]) == {misconception_of(m)} | also_expected(m) for m in bugs)
@@ -131,7 +150,8 @@ class GraderProof:
 
     @classmethod
     def proof_class(cls) -> ProofClass:
-        return ProofClass(cls.assignment)
+        """Listed once per session: the parametrized ids and the graded class always agree."""
+        return _proof_class(cls.assignment)
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         proof = self.proof_class()

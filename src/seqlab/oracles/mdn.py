@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
-__all__ = ["NLL_SUSPECTS", "NllVariant", "best_single_gaussian_nll", "diagnose_nll", "inverse_sine_data",
-           "manual_nll", "mixture", "mixture_moments", "moment_tolerances", "random_mixture", "reference_nll", "variant_of"]
+__all__ = ["NLL_SUSPECTS", "NllVariant", "best_single_gaussian_nll", "diagnose_nll", "gradients_agree",
+           "inverse_sine_data", "manual_nll", "mixture", "mixture_moments", "moment_tolerances", "nll_input_gradients",
+           "random_mixture", "reference_nll", "variant_of"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -87,6 +88,29 @@ def diagnose_nll(actual: object, pi: torch.Tensor, mu: torch.Tensor, sigma: torc
         if is_close(actual, wrong) or (actual.dim() == 0 and is_close(actual, wrong.mean())):
             return name
     return None
+
+
+def nll_input_gradients(pi: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, y: torch.Tensor,
+                        upstream: torch.Tensor, variant: NllVariant = NllVariant(), reduce: str = "none"
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """d<upstream, NLL>/d(pi, mu, sigma) by torch's autograd (float64), for the per-sample NLL or
+    its "mean"/"sum". The gradient of pi is projected onto the simplex (each row minus its mean):
+    two formulas that agree on mixture weights may differ off the simplex, where pi never lives."""
+    leaves = [t.detach().double().requires_grad_(True) for t in (pi, mu, sigma)]
+    nll = manual_nll(*leaves, y, variant)
+    nll = {"none": nll, "mean": nll.mean(), "sum": nll.sum()}[reduce]
+    g_pi, g_mu, g_sigma = torch.autograd.grad((nll * upstream.double()).sum(), leaves)
+    return g_pi - g_pi.mean(-1, keepdim=True), g_mu, g_sigma
+
+
+def gradients_agree(actual: object, expected: torch.Tensor, rtol: float = 1e-3) -> bool:
+    """A reported gradient equals the reference (relative to the reference's size)."""
+    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+        return False
+    actual = actual.detach().double()
+    if not torch.isfinite(actual).all():
+        return False
+    return float((actual - expected).abs().max()) <= rtol * (1.0 + float(expected.abs().max()))
 
 
 def variant_of(name: str | None) -> NllVariant:
