@@ -9,6 +9,7 @@ valid record, rendering its feedback) becomes that student's `error` with a one-
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -70,8 +71,23 @@ def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidd
         return []
     pending = iter(jobs)
     died: list[dict] = []
-    while not _pool_round(pending, workers, in_flight or 2 * workers, options, forbidden, on_result, died):
-        pass  # the pool broke: a fresh one takes the remaining jobs
+    graded = [0]
+
+    def counted(job: dict, data: object) -> None:
+        graded[0] += 1
+        on_result(job, data)
+
+    fruitless = 0
+    while not _pool_round(pending, workers, in_flight or 2 * workers, options, forbidden, counted, died):
+        fruitless = 0 if graded[0] else fruitless + 1  # the pool broke: a fresh one takes the rest
+        graded[0] = 0
+        first = next(pending, None)
+        if first is None:
+            break  # nothing left: no fresh pool to start
+        pending = itertools.chain([first], pending)
+        if fruitless >= 3:  # pools that never grade anything (workers cannot start): stop trying
+            died.extend(pending)
+            break
     return died
 
 
