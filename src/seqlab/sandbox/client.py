@@ -164,7 +164,6 @@ class Zygote:
             try:
                 socket.send_fds(self.control, [b"spawn"], [theirs.fileno()])
                 reply = json.loads(self.control.recv(4096) or b"{}")
-                _watch_server(int(reply["pid"]), int(reply.get("server") or 0))
                 return int(reply["pid"]), ours
             except (OSError, ValueError, KeyError):
                 ours.close()
@@ -180,6 +179,7 @@ class Zygote:
         try:
             self.control.close()
         finally:
+            _wait_dying(5.0)
             try:  # on EOF it kills what is left of its children and removes their cgroups
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -197,38 +197,50 @@ def _remove_empty_dir(path: str) -> None:
             pass
 
 
-_SERVERS: dict[int, int] = {}  # intermediate pid -> pidfd of its server
+_DYING: list[int] = []  # pidfds of killed servers whose namespaces may still be tearing down
+_MAX_DYING = 4
 
 
-def _watch_server(pid: int, server: int) -> None:
-    """Remember the server (pid 1 of the submission's PID namespace) of intermediate `pid`; the
-    pidfd is opened now, while it surely is that process, so a later kill never hits a reused pid."""
+def _server_of(pid: int) -> int | None:
+    """A pidfd of the server: the intermediate's only child, pid 1 of the submission's PID
+    namespace. While the intermediate lives its child's pid cannot be reused (it is reaped by it)."""
     try:
-        if server > 0:
-            _SERVERS[pid] = os.pidfd_open(server)
-    except OSError:
-        pass
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return os.pidfd_open(int(children[0])) if children else None
+    except (OSError, ValueError):
+        return None
 
 
-def _kill_group(pid: int, wait: float = 5.0) -> None:
+def _wait_dying(seconds: float, keep: int = 0) -> None:
+    """Wait (at most `seconds` in all) until no more than `keep` killed namespaces are still dying."""
+    deadline = time.monotonic() + seconds
+    while len(_DYING) > keep:
+        ready = select.select(_DYING, [], [], max(0.0, deadline - time.monotonic()))[0]
+        if not ready:
+            return
+        for pidfd in ready:
+            _DYING.remove(pidfd)
+            os.close(pidfd)
+
+
+def _kill_group(pid: int) -> None:
     """Kill the submission's server (and with it its whole PID namespace, whatever sessions it
-    made) and its intermediate; return once the namespace is gone (or after `wait` seconds)."""
-    pidfd = _SERVERS.pop(pid, None)
+    made) and its intermediate. The kernel tears the namespace down while the next submission
+    starts; `Zygote.close` (the end of every run) waits until every one is gone."""
+    pidfd = _server_of(pid)
     if pidfd is not None:
         try:
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         except OSError:
             pass
+        _DYING.append(pidfd)  # readable once pid 1, and so the whole namespace, is gone
     for kill in (os.killpg, os.kill):
         try:
             kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    if pidfd is not None:
-        try:
-            select.select([pidfd], [], [], wait)  # readable once pid 1 and so the namespace are gone
-        finally:
-            os.close(pidfd)
+    _wait_dying(0.0)
+    _wait_dying(5.0, keep=_MAX_DYING)
 
 
 @dataclass

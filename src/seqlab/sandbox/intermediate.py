@@ -1,11 +1,12 @@
 """The intermediate process of one submission: cgroup, namespaces, then fork the confined server.
 
 Forked by the zygote (or the probe) per submission. It leaves the zygote's session, keeps only
-the fds it is given, joins the submission's cgroup (so every later process is counted there),
-enters the namespaces, forks the server (pid 1 of the new PID namespace, which confines itself
-in `lock_down` and then runs `serve`), writes the server's pid to `report_fd` for the trusted
-side, and waits for it. Killing the server kills the namespace; killing this process kills the
-server (PDEATHSIG).
+the fds it is given, enters the namespaces, waits until it is in the submission's cgroup (the
+zygote moves it there meanwhile: a cgroup v1 move waits out an RCU grace period, so it is not
+paid on top), forks the server (pid 1 of the new PID namespace, which confines itself
+in `lock_down` and then runs `serve`) and waits for it: its only child, which is how the trusted
+side finds the server to kill (/proc/PID/task/PID/children). Killing the server kills the
+namespace; killing this process kills the server (PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import os
 import signal
 from collections.abc import Callable
 
-from .cgroups import SubmissionCgroup
 from .confine import Confinement, SandboxPlan, enter_namespaces, lock_down
 
 __all__ = ["run_intermediate"]
@@ -28,34 +28,27 @@ def _keep_only(fds: list[int]) -> None:
     os.closerange(low, 65536)
 
 
-def run_intermediate(keep: list[int], report_fd: int, plan: SandboxPlan, cgroup: SubmissionCgroup | None,
-                     serve: Callable[[Confinement], None]) -> None:
-    """Never returns normally: the caller must os._exit after it."""
+def run_intermediate(keep: list[int], plan: SandboxPlan, in_cgroup: Callable[[], str | None],
+                     serve: Callable[[Confinement], None], own: tuple[int, ...] = ()) -> None:
+    """`keep`: fds for the server; `own`: fds `in_cgroup` uses (and closes). `in_cgroup()` returns
+    once this process is in its cgroup, with the cgroup's kind (None: none). Never returns
+    normally: the caller must os._exit after it."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
-    _keep_only([*keep, report_fd])
-    kind = None
-    if cgroup is not None:
-        try:
-            cgroup.join()
-            kind = cgroup.kind
-        except OSError:
-            kind = None
+    _keep_only([*keep, *own])
     features = enter_namespaces(plan)
+    kind = in_cgroup()
     alive_read, alive_write = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(alive_write)
-            os.close(report_fd)
             serve(lock_down(plan, features, kind, alive_read))
         finally:
             os._exit(0)
     os.close(alive_read)
     for fd in keep:
         os.close(fd)
-    os.write(report_fd, str(pid).encode())
-    os.close(report_fd)
     while True:
         try:
             os.waitpid(pid, 0)

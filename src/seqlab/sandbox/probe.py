@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from .cgroups import CgroupSet
+from .cgroups import CgroupSet, SubmissionCgroup
 from .confine import Confinement, Limits, SandboxPlan, plan_binds, runtime_paths
 from .intermediate import run_intermediate
 
@@ -58,6 +58,16 @@ def probe_sandbox(forbidden: list[Path], limits: Limits, timeout: float = 60) ->
         return Confinement([])
 
 
+def _join(cgroup: SubmissionCgroup | None) -> str | None:
+    if cgroup is None:
+        return None
+    try:
+        cgroup.join()
+    except OSError:
+        return None
+    return cgroup.kind
+
+
 def require_level(forbidden: list[Path], limits: Limits, allow_weak: bool) -> dict[str, object]:
     """The run's sandbox record; a weak level is a usage error unless explicitly allowed."""
     from seqlab.errors import UsageError
@@ -79,7 +89,6 @@ def main() -> None:
     cgroup = CgroupSet.detect().create(f"seqlab-probe-{os.getpid()}", plan.limits.memory_bytes,
                                        plan.limits.processes)
     result_read, result_write = os.pipe()
-    report_read, report_write = os.pipe()
 
     def report(confinement: Confinement) -> None:
         os.write(result_write, json.dumps(confinement.to_dict()).encode())
@@ -88,16 +97,14 @@ def main() -> None:
     if pid == 0:
         try:
             os.close(result_read)
-            os.close(report_read)
-            run_intermediate([result_write], report_write, plan, cgroup, report)
+            kind = _join(cgroup)
+            run_intermediate([result_write], plan, lambda: kind, report)
         finally:
             os._exit(0)
     os.close(result_write)
-    os.close(report_write)
     with os.fdopen(result_read, "rb") as handle:
         text = handle.read().decode() or json.dumps(Confinement([]).to_dict())
     os.waitpid(pid, 0)
-    os.close(report_read)
     if cgroup is not None:
         cgroup.kill()
         cgroup.remove()

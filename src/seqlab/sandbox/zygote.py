@@ -8,8 +8,7 @@ binds it allows, the caps and whether a weak sandbox may run. Its command line i
 overwritten to a bare name, as its children inherit it.
 
 Each spawn request carries one end of a socketpair (SCM_RIGHTS); the zygote makes the
-submission's cgroup, forks the intermediate (see `intermediate.py`) and answers with the
-intermediate's and the server's pids. Cgroups of finished submissions are emptied and removed
+submission's cgroup, forks the intermediate (see `intermediate.py`) and answers with its pid. Cgroups of finished submissions are emptied and removed
 at the next spawn and when the zygote ends. SIGCHLD is ignored so children are reaped by the kernel.
 """
 
@@ -200,37 +199,46 @@ def _serve_spawns(control: socket.socket, plan: SandboxPlan, cgroups: CgroupSet,
             continue
         count += 1
         cgroup = cgroups.create(f"seqlab-{os.getpid()}-{count}", plan.limits.memory_bytes, plan.limits.processes)
-        report_read, report_write = os.pipe()
+        joined_read, joined_write = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
                 control.close()
-                os.close(report_read)
-                run_intermediate([fds[0]], report_write, plan, cgroup,
-                                 functools.partial(_serve_child, fds[0], allow_weak=plan.allow_weak))
+                os.close(joined_write)
+                run_intermediate([fds[0]], plan, functools.partial(_wait_joined, joined_read, cgroup),
+                                 functools.partial(_serve_child, fds[0], allow_weak=plan.allow_weak),
+                                 own=(joined_read,))
             finally:
                 os._exit(0)
         os.close(fds[0])
-        os.close(report_write)
+        os.close(joined_read)
         children.add(pid, cgroup)
-        control.send(json.dumps({"pid": pid, "server": _read_pid(report_read)}).encode())
+        control.send(json.dumps({"pid": pid}).encode())
+        os.write(joined_write, b"1" if _move_into(cgroup, pid) else b"0")  # while it sets up namespaces
+        os.close(joined_write)
         children.sweep()
+
+
+def _move_into(cgroup: SubmissionCgroup | None, pid: int) -> bool:
+    if cgroup is None:
+        return False
+    try:
+        cgroup.join(pid)
+    except OSError:
+        return False
+    return True
+
+
+def _wait_joined(fd: int, cgroup: SubmissionCgroup | None) -> str | None:
+    """In the intermediate: block until the zygote has moved us into the cgroup (or could not)."""
+    answer = os.read(fd, 1)
+    os.close(fd)
+    return cgroup.kind if cgroup is not None and answer == b"1" else None
 
 
 def _serve_child(conn_fd: int, confinement: Confinement, *, allow_weak: bool) -> None:
     torch.set_num_threads(1)
     _serve(conn_fd, confinement, allow_weak)
-
-
-def _read_pid(fd: int) -> int:
-    """The server's pid as the intermediate reports it (0 if it died before forking one)."""
-    try:
-        if not select.select([fd], [], [], 10)[0]:
-            return 0
-        text = os.read(fd, 32)
-        return int(text) if text.strip().isdigit() else 0
-    finally:
-        os.close(fd)
 
 
 if __name__ == "__main__":
