@@ -51,8 +51,8 @@ N_LAYER = 3
 PATCH = {"batch": 2, "image_size": 20, "patch_size": 4, "in_channels": 3, "d_feat": 7}
 VIT = VitConfig(image_size=20, patch_size=4, in_channels=3, n_class=7, n_layer=2, d_feat=72, n_head=8, d_ff=11)
 VIT_BATCH = 6
-TRAIN = VitConfig(image_size=21, patch_size=3, in_channels=1, n_class=4, n_layer=2, d_feat=30, n_head=5, d_ff=24)
-TRAIN_BATCH, TRAIN_STEPS, TRAIN_LR = 32, 25, 1e-2
+TRAIN = VitConfig(image_size=21, patch_size=7, in_channels=1, n_class=4, n_layer=2, d_feat=30, n_head=5, d_ff=24)
+TRAIN_BATCH, TRAIN_STEPS, TRAIN_LR = 32, 12, 1e-2
 GRAD = VitConfig(image_size=12, patch_size=4, in_channels=1, n_class=7, n_layer=2, d_feat=30, n_head=5, d_ff=13)
 GRAD_BATCH = 11
 GRAD_TOL = {"atol": 1e-4, "rtol": 1e-3}
