@@ -94,6 +94,10 @@ WHY = {
     "position-embedding-missing": "no position embedding is added: add self.pos_embedding to the tokens "
                                   "(class token included) before the encoder",
 }
+
+
+# -- weights into the student's module --------------------------------------------------------------
+
 def _load(model, params: dict[str, torch.Tensor], what: str) -> StudentLayout:
     """Copy course-named parameters into the module the spec names (by attribute path), in the
     first layout the student's module accepts."""
