@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -34,6 +35,21 @@ def test_without_hidden_graders_grading_says_so(tmp_path: Path):
     done = run_seqlab("grade", "mha", str(tmp_path), course=tmp_path)
     assert done.returncode == 2 and "hidden graders are not installed" in done.stderr
 
+
+
+def test_a_rubric_marker_that_is_not_a_literal_is_a_one_line_error(tmp_path: Path):
+    """Markers are read without running the grader: a constant there is named, not a traceback."""
+    course = tmp_path / "course"
+    shutil.copytree(FIXTURE_COURSE, course)
+    grader = course / "graders" / "test_echo.py"
+    grader.write_text(grader.read_text().replace('misconception="doubling"',
+                                                 'misconception="doubling", depends_on=ITEMS', 1))
+    (tmp_path / "alice.py").write_text(CORRECT)
+    done = run_seqlab("grade", "echo", str(tmp_path / "alice.py"), "--out", str(tmp_path / "out"),
+                      course=course)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "test_echo.py:test_" in done.stderr and "depends_on= is not a literal" in done.stderr
 
 def test_check_passes_a_correct_module_and_exits_0(tmp_path: Path):
     path = tmp_path / "echo.py"

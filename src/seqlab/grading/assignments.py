@@ -44,13 +44,24 @@ class Assignment:
         return self.grader.parent
 
 
-def _marker_kwargs(decorator: ast.expr) -> dict[str, object] | None:
+def _marker_kwargs(decorator: ast.expr, where: str) -> dict[str, object] | None:
+    """The rubric marker's arguments, read without running the grader (so they must be literals)."""
     if not isinstance(decorator, ast.Call):
         return None
     func = decorator.func
     if not (isinstance(func, ast.Attribute) and func.attr == "rubric"):
         return None
-    return {kw.arg: ast.literal_eval(kw.value) for kw in decorator.keywords if kw.arg}
+    kwargs: dict[str, object] = {}
+    for kw in decorator.keywords:
+        if not kw.arg:
+            continue
+        try:
+            kwargs[kw.arg] = ast.literal_eval(kw.value)
+        except ValueError:
+            raise SeqlabError(f"{where}: rubric argument {kw.arg}= is not a literal",
+                              "write it out (e.g. depends_on=(\"item\",)): markers are read "
+                              "without running the grader") from None
+    return kwargs
 
 
 def read_student_api(grader: Path) -> tuple[str, ...]:
@@ -68,7 +79,8 @@ def read_rubric(grader: Path) -> tuple[RubricItem, ...]:
     items = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-            marks = [k for k in map(_marker_kwargs, node.decorator_list) if k is not None]
+            marks = [k for k in (_marker_kwargs(d, f"{grader.name}:{node.name}")
+                                   for d in node.decorator_list) if k is not None]
             if not marks or "points" not in marks[0]:
                 raise SeqlabError(f"{grader.name}:{node.name} has no @pytest.mark.rubric(points=...)",
                                   "every grader test is one rubric item")
