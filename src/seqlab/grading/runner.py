@@ -59,7 +59,8 @@ def _job(assignment: Assignment, options: GradeOptions, sub: Extracted) -> dict:
 
 
 def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidden: list[str],
-              on_result: Callable[[dict, object], None], in_flight: int | None = None) -> list[dict]:
+              on_result: Callable[[dict, object], None], in_flight: int | None = None,
+              grader: str | None = None) -> list[dict]:
     """Grade jobs in worker processes; returns the jobs whose worker died (to retry).
 
     `jobs` may be a generator: the workers are started first, so their torch warm-up overlaps
@@ -78,7 +79,7 @@ def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidd
         on_result(job, data)
 
     fruitless = 0
-    while not _pool_round(pending, workers, in_flight or 2 * workers, options, forbidden, counted, died):
+    while not _pool_round(pending, workers, in_flight or 2 * workers, options, forbidden, counted, died, grader):
         fruitless = 0 if graded[0] else fruitless + 1  # the pool broke: a fresh one takes the rest
         graded[0] = 0
         first = next(pending, None)
@@ -92,13 +93,15 @@ def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidd
 
 
 def _pool_round(pending: Iterator[dict], workers: int, in_flight: int, options: GradeOptions,
-                forbidden: list[str], on_result: Callable[[dict, object], None], died: list[dict]) -> bool:
+                forbidden: list[str], on_result: Callable[[dict, object], None], died: list[dict],
+                grader: str | None) -> bool:
     """Feed one pool until the jobs run out (True) or it breaks (False, its jobs in `died`)."""
     context = multiprocessing.get_context("spawn")
     running: dict[Future, dict] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                              initializer=init_worker,
-                             initargs=(forbidden, asdict(options.limits), options.allow_weak_sandbox)) as pool:
+                             initargs=(forbidden, asdict(options.limits), options.allow_weak_sandbox,
+                                       grader)) as pool:
         try:
             for _ in range(workers):  # start every worker now; each warms up while we read files
                 pool.submit(worker_ready)
@@ -189,9 +192,10 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
                                              f"({type(exc).__name__})", assignment.max_score)
         record(result)
     workers = min(options.jobs, sum(1 for item in found if item.path is not None and not item.problem))
-    retry = _run_pool(jobs(), workers, options, forbidden, accept)
+    grader = str(assignment.grader)
+    retry = _run_pool(jobs(), workers, options, forbidden, accept, grader=grader)
     # one at a time: only the submission that kills its worker dies twice
-    for job in _run_pool(retry, 1 if retry else 0, options, forbidden, accept, in_flight=1):
+    for job in _run_pool(retry, 1 if retry else 0, options, forbidden, accept, in_flight=1, grader=grader):
         record(SubmissionResult.failed(job["student"], job["source"], "error",
                                        "internal error: the grading worker died twice on this submission",
                                        assignment.max_score))

@@ -32,9 +32,11 @@ _UNUSED_PLUGINS = [arg for name in ("cacheprovider", "randomly", "unraisableexce
                    for arg in ("-p", f"no:{name}")]
 
 
-def init_worker(forbidden: list[str], limits: dict[str, int], allow_weak: bool = True) -> None:
+def init_worker(forbidden: list[str], limits: dict[str, int], allow_weak: bool = True,
+                grader: str | None = None) -> None:
     """Warm torch and pytest, silence output, start this worker's zygote (whose children run no
-    student code behind a weak sandbox unless `allow_weak`)."""
+    student code behind a weak sandbox unless `allow_weak`). With `grader`, pytest collects it
+    once here, so the first submission's budget is not spent on the grader's own start-up."""
     sys.dont_write_bytecode = True  # never write __pycache__ into graders/
     warnings.filterwarnings("ignore")
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -52,7 +54,19 @@ def init_worker(forbidden: list[str], limits: dict[str, int], allow_weak: bool =
     import torch
 
     torch.set_num_threads(1)
+    if grader:
+        _collect_once(Path(grader))
     zygote.wait_ready()
+
+
+def _collect_once(grader: Path) -> None:
+    import pytest
+
+    try:
+        pytest.main([str(grader), "--collect-only", "-q", *_UNUSED_PLUGINS, "--rootdir", str(grader.parent),
+                     "-c", os.devnull, "-W", "ignore"])
+    except Exception:  # noqa: BLE001, S110 -- only a warm-up: grading reports any real problem
+        pass
 
 
 def worker_ready() -> None:
