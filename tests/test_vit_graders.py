@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from grader_proofs import GraderProof, ProofClass, import_submission, misconception_of
+from grader_proofs import (  # noqa: F401 -- one_torch_thread is a fixture
+    GraderProof,
+    ProofClass,
+    import_submission,
+    misconception_of,
+    one_torch_thread,
+)
 
 from seqlab.oracles.tolerance import is_close
 from seqlab.oracles.vit import (
@@ -191,11 +197,13 @@ def _disagreement(path: Path) -> str | None:
     return _layer_disagrees(module) or _encoder_disagrees(module) or _vit_disagrees(module)
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("style", PROOF.styles, ids=lambda p: p.stem)
 def test_correct_style_agrees_with_torch_everywhere(style):
     assert _disagreement(style) is None
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("mutant", PROOF.bugs, ids=lambda p: p.stem)
 def test_mutant_really_disagrees_with_torch(mutant):
     assert _disagreement(mutant) is not None
