@@ -13,6 +13,8 @@ run as an instructor without root (uid 1000 holding no capability, `unshare --us
 - RLIMIT_NPROC, RLIMIT_AS, RLIMIT_CPU and RLIMIT_FSIZE are set, and forking stops with EAGAIN
   before 300 processes in every mode (RLIMIT_NPROC where the kernel enforces it, the PID
   namespace's own pid_max where it does not: for a uid that is root outside);
+- the reference oracles (src/seqlab/oracles, bound with the package's source in an editable
+  install) are not there: an empty tmpfs covers them;
 - no instructor path (course root, output folder, submissions folder) is in the child's
   /proc/self/cmdline, /proc/self/environ, environment, sys.argv or cwd;
 - processes a submission starts (after `os.setsid()`, with `os._exit` replaced, spinning) are
@@ -41,6 +43,8 @@ from pathlib import Path
 
 import pytest
 from seqlab_testing import FIXTURE_COURSE, SEQLAB, by_student, run_seqlab, unprivileged_command
+
+from seqlab.sandbox.client import ORACLES_DIR
 
 MODES = ("root", "unprivileged")
 ITEM = "double_doubles_random_tensors"  # the echo rubric item each probe below answers through
@@ -186,6 +190,17 @@ PROBES: dict[str, str] = {
                 os.waitpid(pid, 0)
             if failure != errno.EAGAIN or len(children) >= 300:
                 raise ValueError(f'UNCAPPED: {len(children)} processes, then {failure}')
+            return x * 2
+    """,
+    "reference_oracles": """
+        def double(x):
+            import glob, os, sys
+            candidates = glob.glob(ORACLES + '/*')
+            for entry in sys.path:  # wherever the package's own source is visible
+                candidates += glob.glob(os.path.join(entry, 'seqlab', 'oracles', '*'))
+            seen = [name for name in candidates if os.path.isfile(name)]
+            if seen:
+                raise ValueError('READS THE REFERENCE ORACLES: ' + ', '.join(seen[:3]))
             return x * 2
     """,
     "instructor_paths": """
@@ -343,7 +358,7 @@ def confined_run(request, tmp_path_factory):
     token = secrets.token_hex(3)
     paths = [str(course), str(out), str(folder)]
     prelude = (f"COURSE = {str(course)!r}\nREPO_GRADERS = {str(FIXTURE_COURSE / 'graders' / 'test_echo.py')!r}\n"
-               f"INSTRUCTOR_PATHS = {paths!r}\nTOKEN = {token!r}\n")
+               f"INSTRUCTOR_PATHS = {paths!r}\nTOKEN = {token!r}\nORACLES = {str(ORACLES_DIR)!r}\n")
     (folder / "honest.py").write_text(CORRECT_REST + "\ndef double(x):\n    return x * 2\n")
     for name, body in PROBES.items():
         (folder / f"{name}.py").write_text(prelude + textwrap.dedent(body) + CORRECT_REST)
@@ -367,7 +382,7 @@ def _item(run: dict, student: str) -> dict:
 
 
 @pytest.mark.parametrize("probe", ["escape_root", "capabilities", "syscalls", "rlimits", "process_cap",
-                                   "instructor_paths", "survivors"])
+                                   "instructor_paths", "reference_oracles", "survivors"])
 def test_fence_holds_inside_the_child(confined_run, probe):
     item = _item(confined_run, probe)
     assert item["passed"], f"{confined_run['mode']}: {item['message']}"

@@ -28,8 +28,12 @@ from typing import Any
 
 from seqlab.text import clean_line
 
-from .confine import Limits, plan_binds
+from .confine import Limits, hidden_inside, plan_binds
 from .wire import ProtocolError, check_event, check_reply, recv_message, send_message
+
+# The reference implementations the graders compare against: a submission must never read them,
+# even where the package's own source folder is bound into the sandbox (an editable install).
+ORACLES_DIR = Path(__file__).resolve().parents[1] / "oracles"
 
 __all__ = [
     "BudgetExhausted",
@@ -147,7 +151,8 @@ class Zygote:
         if type(runtime) is not list:
             raise RuntimeError("the sandbox zygote failed to start")
         binds = plan_binds([str(p) for p in runtime], self.forbidden)  # the zygote never sees forbidden
-        self.control.send(json.dumps({"binds": list(binds), "limits": vars(self.limits),
+        hidden = hidden_inside(binds, [*self.forbidden, ORACLES_DIR])
+        self.control.send(json.dumps({"binds": list(binds), "hidden": list(hidden), "limits": vars(self.limits),
                                       "allow_weak": self.allow_weak}).encode())
         ready = json.loads(self.control.recv(65536) or b"{}")
         if not ready.get("ready"):

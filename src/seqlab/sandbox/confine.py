@@ -32,7 +32,7 @@ from pathlib import Path
 
 from . import landlock, privileges, seccomp
 
-__all__ = ["REQUIRED", "Confinement", "Limits", "SandboxPlan", "enter_namespaces", "lock_down",
+__all__ = ["REQUIRED", "Confinement", "Limits", "SandboxPlan", "enter_namespaces", "hidden_inside", "lock_down",
            "plan_binds", "runtime_paths"]
 
 CLONE_NEWNS = 0x00020000
@@ -81,6 +81,7 @@ class SandboxPlan:
     uid: int
     limits: Limits = field(default_factory=Limits)
     allow_weak: bool = True
+    hidden: tuple[str, ...] = ()  # folders inside a bind that stay invisible (the reference oracles)
 
 
 @dataclass
@@ -129,6 +130,17 @@ def _mount(source: str, target: str, fstype: str | None, flags: int, data: str |
 def runtime_paths() -> list[str]:
     """Paths this interpreter needs (system dirs, prefixes, sys.path): candidates for binds."""
     return [*_SYSTEM_DIRS, sys.prefix, sys.base_prefix, sys.exec_prefix, *(p for p in sys.path if p)]
+
+
+def hidden_inside(binds: tuple[str, ...], secrets: list[Path]) -> tuple[str, ...]:
+    """The secret folders that a bind would expose (e.g. src/seqlab/oracles under an editable
+    install's src/): the sandbox mounts an empty tmpfs over each, keeping the rest of the bind."""
+    found = []
+    for secret in secrets:
+        path = Path(secret).resolve()
+        if path.is_dir() and any(path == Path(b) or Path(b) in path.parents for b in binds):
+            found.append(str(path))
+    return tuple(sorted(found))
 
 
 def plan_binds(candidates: list[str], forbidden: list[Path]) -> tuple[str, ...]:
@@ -197,6 +209,10 @@ def _build_root(plan: SandboxPlan) -> None:
         os.makedirs(target, exist_ok=True)
         _mount(source, target, None, MS_BIND | MS_REC)
         _mount(source, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for secret in plan.hidden:  # an empty, read-only tmpfs over it: its files are not there at all
+        if os.path.isdir(root + secret):
+            _mount("tmpfs", root + secret, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   "size=4k,mode=555")
     for name in _SYSTEM_DIRS:  # merged-/usr systems: /bin, /lib64 ... are symlinks into /usr
         if os.path.islink(name) and not os.path.lexists(root + name):
             os.symlink(os.readlink(name), root + name)

@@ -125,6 +125,7 @@ def main() -> None:
         uid=200_000 + os.getpid() % 100_000,
         limits=Limits(**config.get("limits", {})),
         allow_weak=bool(config.get("allow_weak", True)),
+        hidden=tuple(str(p) for p in config.get("hidden", [])),
     )
     del config
     cgroups = CgroupSet.detect()
