@@ -73,3 +73,11 @@ def test_feedback_names_are_safe_unique_and_plain_where_possible():
 def test_markdown_and_terminal_escaping():
     assert markdown_escape("x\n# H [a](b) <i>|`") == "x \\# H \\[a\\]\\(b\\) \\<i\\>\\|\\`"
     assert clean_line("\x1b]0;title\x07ALL\u202eGRADED\r\n") == "]0;title ALL GRADED"
+
+
+def test_grades_csv_never_holds_a_formula_a_spreadsheet_would_run():
+    ids = ["=HYPERLINK(\"http://127.0.0.1/x\",\"click\")", "+1", "-2", "@SUM(A1)", "alice", "o'neil"]
+    run = RunResult("echo", 5.0, [SubmissionResult.failed(i, "s", "invalid", "no", 5.0) for i in ids])
+    rows = [line.split(",", 1)[0] for line in run.to_csv().splitlines()[1:]]
+    assert all(not row.lstrip('"').startswith(("=", "+", "-", "@")) for row in rows)
+    assert rows[-2:] == ["alice", "o'neil"]  # ordinary ids are left exactly as they are

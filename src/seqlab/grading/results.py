@@ -141,8 +141,14 @@ class RunResult:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["student", "score", "max_score", "status"])
         for sub in self.submissions:
-            writer.writerow([sub.student, f"{sub.score:g}", f"{sub.max_score:g}", sub.status])
+            writer.writerow([_spreadsheet_safe(sub.student), f"{sub.score:g}", f"{sub.max_score:g}", sub.status])
         return buffer.getvalue()
+
+
+def _spreadsheet_safe(cell: str) -> str:
+    """A student id (a folder name, so the student's choice) that a spreadsheet would run as a
+    formula (`=HYPERLINK(...)`, `+1`, `@SUM`) is written with a leading quote, as OWASP advises."""
+    return f"'{cell}" if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def atomic_write(path: Path, text: str) -> None:
