@@ -151,7 +151,7 @@ class Zygote:
         if type(runtime) is not list:
             raise RuntimeError("the sandbox zygote failed to start")
         binds = plan_binds([str(p) for p in runtime], self.forbidden)  # the zygote never sees forbidden
-        hidden = hidden_inside(binds, [*self.forbidden, ORACLES_DIR])
+        hidden = hidden_inside(binds, [ORACLES_DIR])  # plan_binds already left out what holds a forbidden path
         self.control.send(json.dumps({"binds": list(binds), "hidden": list(hidden), "limits": vars(self.limits),
                                       "allow_weak": self.allow_weak}).encode())
         ready = json.loads(self.control.recv(65536) or b"{}")
