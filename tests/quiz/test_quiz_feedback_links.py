@@ -17,6 +17,7 @@ from quiz_helpers import REPO
 
 from seqlab.cli.quiz import build_parser, main
 from seqlab.quiz.bank import load_banks
+from seqlab.report.data import ITEMS_TABLE
 
 FEEDBACK_DIR = REPO / "graders" / "feedback"
 SHARED = {"common"}  # generic misconceptions (not-a-tensor, ...): no concept to drill
@@ -32,7 +33,8 @@ def feedback_entries() -> list[tuple[str, str, dict]]:
     for path in feedback_files():
         with path.open("rb") as fh:
             data = tomllib.load(fh)
-        rows += [(path.name, mid, entry) for mid, entry in data.items() if isinstance(entry, dict)]
+        rows += [(path.name, mid, entry) for mid, entry in data.items()
+                 if isinstance(entry, dict) and mid != ITEMS_TABLE]  # [items.*]: rubric titles
     return rows
 
 

@@ -17,11 +17,14 @@ from urllib.parse import quote
 
 from seqlab.errors import SeqlabError, UsageError
 
-__all__ = ["ClassReport", "ItemStat", "MisconceptionStat", "SlowSubmission", "StudentLink",
-           "build_report", "feedback_file", "item_title", "load_results", "rank_misconceptions",
-           "text_in"]
+__all__ = ["ITEMS_TABLE", "ClassReport", "ItemStat", "MisconceptionStat", "SlowSubmission", "StudentLink",
+           "build_report", "feedback_file", "font_family_css", "item_entry", "item_title", "load_results",
+           "rank_misconceptions", "text_in"]
 
 STATUSES = ("graded", "invalid", "error", "timeout")
+# graders/feedback/<assignment>.toml: [items.<test id>] holds a rubric item's title (en, ko); every
+# other top-level table is a misconception
+ITEMS_TABLE = "items"
 SLOWEST = 10
 
 
@@ -158,14 +161,30 @@ def rank_misconceptions(submissions: list[dict[str, Any]]) -> list[tuple[str, li
     return sorted(who.items(), key=lambda kv: (-len(kv[1]), kv[0]))
 
 
-def item_title(item_id: str, feedback: dict[str, dict], lang: str) -> str:
-    """The rubric item's human title from the feedback data, else its id in words."""
-    for table in ("items", "rubric"):
-        entry = feedback.get(table, {}).get(item_id) if isinstance(feedback.get(table), dict) else None
-        if isinstance(entry, dict) and text_in(entry, "title", lang):
-            return text_in(entry, "title", lang)
+def item_entry(item_id: str, feedback: dict[str, Any]) -> dict[str, Any]:
+    """The rubric item's table in the feedback data (`[items.<test id>]`), or {} when it has none."""
+    table = feedback.get(ITEMS_TABLE)
+    entry = table.get(item_id) if isinstance(table, dict) else None
+    return entry if isinstance(entry, dict) else {}
+
+
+def item_title(item_id: str, feedback: dict[str, Any], lang: str) -> str:
+    """The rubric item's human title in `lang` (English when that is missing), else its id in words.
+
+    The one lookup behind the class report, the students' feedback pages and the platform exports.
+    """
+    title = text_in(item_entry(item_id, feedback), "title", lang)
+    if title:
+        return title
     words = item_id.replace("_", " ").strip()
     return words[:1].upper() + words[1:]
+
+
+def font_family_css() -> str:
+    """The CSS `font-family` of every seqlab page: the charts' stack, which covers Hangul."""
+    from .charts import FONT_STACK
+
+    return ", ".join(name if name == "sans-serif" else f'"{name}"' for name in FONT_STACK)
 
 
 def _items(submissions: list[dict[str, Any]], rubric: list[tuple[str, float]], feedback: dict[str, dict],
