@@ -1,9 +1,11 @@
-"""The class report and a feedback page in a real browser: headless Chromium (Debian's package).
+"""The class report and feedback pages in a real browser: headless Chromium (Debian's package).
 
 Each page is opened from disk with networking features off, its DOM is dumped and checked for
 the text a reader must see, a screenshot is taken, and Chromium's log must hold no console
-message (a control page proves such messages are caught). Skipped, with the reason, where
-Chromium or a Hangul font is not installed (`make tools` installs both when it can).
+message (a control page proves such messages are caught). Two real `seqlab grade` runs: the
+engine's echo fixture, and an mha class holding a mutant (bug_softmax_dim) handed in by a student
+with a Korean name, whose page must show the Korean rubric titles and the misconception. Skipped,
+with the reason, where Chromium or a Hangul font is not installed (`make tools` installs both).
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
-from seqlab_testing import FIXTURE_COURSE, run_seqlab
+from seqlab_testing import FIXTURE_COURSE, REPO, run_seqlab
 from test_hostile_submissions import CORRECT
+
+from seqlab.report.charts import FONT_STACK
 
 pytestmark = pytest.mark.slow
 
@@ -25,17 +30,18 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--enable-logging=stderr", "--v=0")
 
 
-def _hangul_font() -> bool:
+def _hangul_families() -> set[str]:
+    """Font families fontconfig has that cover Korean."""
     if shutil.which("fc-list") is None:
-        return False
+        return set()
     listed = subprocess.run(["fc-list", ":lang=ko", "family"], capture_output=True, text=True, check=False)
-    return bool(listed.stdout.strip())
+    return {name.strip() for line in listed.stdout.splitlines() for name in line.split(",") if name.strip()}
 
 
 if CHROMIUM is None:
     pytest.skip("chromium is not installed (make tools installs Debian's chromium when apt-get can)",
                 allow_module_level=True)
-if not _hangul_font():
+if not _hangul_families():
     pytest.skip("no Hangul font (make tools installs fonts-noto-cjk when apt-get can)", allow_module_level=True)
 
 
@@ -103,3 +109,48 @@ def test_a_feedback_page_in_a_browser(graded: Path, tmp_path: Path):
     dom = open_page(graded / "feedback" / "bob.html", tmp_path / "feedback-bob.png")
     assert "bob" in dom
     assert FEEDBACK["en"][0] in dom or FEEDBACK["ko"][0] in dom
+
+
+MUTANT = REPO / "tests" / "submissions" / "mha" / "bug_softmax_dim.py"
+STUDENT = "김민지"
+
+
+@pytest.fixture(scope="module")
+def mha_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real mha grading run: the reference-equivalent ok_matmul and the softmax-dim mutant."""
+    folder = tmp_path_factory.mktemp("browser_mha")
+    shutil.copy(MUTANT, folder / f"{STUDENT}.py")
+    shutil.copy(MUTANT.with_name("ok_matmul.py"), folder / "alice.py")
+    out = tmp_path_factory.mktemp("browser_mha_out")
+    done = run_seqlab("grade", "mha", str(folder), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_seqlab("report", str(out), "--lang", "ko")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def test_the_page_font_stack_names_a_hangul_font_this_machine_has():
+    assert set(FONT_STACK) & _hangul_families(), (sorted(_hangul_families()), FONT_STACK)
+
+
+MHA_PAGE = ("Attention rows sum to 1 over the keys", "어텐션의 각 행은 키 축으로 합이 1",  # a rubric item
+            "Softmax over the wrong axis", "잘못된 축으로 소프트맥스",  # the misconception
+            "softmax(scores, dim=-1)", "quiz mha --tag softmax-dim", "복습할 내용")
+
+
+def test_a_buggy_students_feedback_page_in_a_browser(mha_class: Path, tmp_path: Path):
+    dom = open_page(mha_class / "feedback" / f"{STUDENT}.html", tmp_path / "feedback-mha.png")
+    missing = [text for text in MHA_PAGE if text not in dom]
+    assert not missing and STUDENT in dom, missing
+    assert '<span class="id">test id: attention_rows_sum_to_one</span>' in dom  # the id: a reference
+    assert dom.index("What to review") < dom.index("attention_rows_sum_to_one")
+    assert '<span class="title-ko" lang="ko">어텐션의 각 행은 키 축으로 합이 1</span>' in dom
+
+
+def test_the_korean_class_report_in_a_browser_links_the_students_page(mha_class: Path, tmp_path: Path):
+    dom = open_page(mha_class / "report.html", tmp_path / "report-mha-ko.png")
+    assert '<html lang="ko">' in dom and "학급 보고서" in dom
+    assert "어텐션의 각 행은 키 축으로 합이 1" in dom and "잘못된 축으로 소프트맥스" in dom
+    link = f'href="feedback/{quote(STUDENT)}.html"'
+    assert link in dom
+    assert (mha_class / unquote(link[len('href="'):-1])).is_file()
