@@ -110,6 +110,7 @@ def build_page(result: SubmissionResult, assignment: str, data: dict[str, Any]) 
                 tuple(_line(n) for n in result.notes))
 
 
+@cache
 def _labels() -> dict[str, dict[str, Trusted]]:
     """The page's own words (the report's templates/strings.toml) in every language."""
     from seqlab.report.render import strings
@@ -117,8 +118,10 @@ def _labels() -> dict[str, dict[str, Trusted]]:
     return {lang: {k: Trusted(v) for k, v in strings(lang).items()} for lang in LANGS}
 
 
-def _both(labels: dict[str, dict[str, Trusted]]) -> dict[str, Trusted]:
+@cache
+def _both() -> dict[str, Trusted]:
     """Each label as "English / 한국어", for the Markdown template (which has no macros)."""
+    labels = _labels()
     return {key: Trusted(" / ".join(labels[lang][key] for lang in LANGS)) for key in labels["en"]}
 
 
@@ -157,7 +160,7 @@ def _render(name: str, html: bool, result: SubmissionResult, assignment: str, da
 
         extra: dict[str, Any] = {"fonts": Markup(font_family_css())}
     else:
-        extra = {"b": _both(labels)}
+        extra = {"b": _both()}
     template = _environment(html).get_template(name)
     return template.render(p=build_page(result, assignment, data), t=labels, **extra)
 
