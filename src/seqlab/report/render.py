@@ -10,8 +10,8 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
-from .charts import FONT_STACK, item_pass_rates_svg, score_histogram_svg
-from .data import ClassReport
+from .charts import item_pass_rates_svg, score_histogram_svg
+from .data import ClassReport, font_family_css
 
 __all__ = ["LANGS", "TEMPLATES", "render_report", "strings"]
 
@@ -35,10 +35,6 @@ def _environment():
                               keep_trailing_newline=True)
 
 
-def _font_css() -> str:
-    return ", ".join(name if name == "sans-serif" else f'"{name}"' for name in FONT_STACK)
-
-
 def render_report(report: ClassReport) -> str:
     """The report page in the report's language."""
     from markupsafe import Markup
@@ -50,5 +46,5 @@ def render_report(report: ClassReport) -> str:
                                       [item.rate for item in report.items], labels["rate_axis"]) \
         if report.items else ""
     template = _environment().get_template("report.html.j2")
-    return template.render(r=report, t=labels, fonts=Markup(_font_css()),
+    return template.render(r=report, t=labels, fonts=Markup(font_family_css()),
                            histogram=Markup(histogram), items_chart=Markup(items_chart))
