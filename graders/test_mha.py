@@ -35,6 +35,7 @@ from seqlab.oracles.mha import (
     random_torch_mha,
     torch_mha_gradients,
     torch_mha_reference,
+    trace_dropout,
     transplant,
 )
 from seqlab.oracles.tolerance import GRAD_ATOL, GRAD_RTOL, describe_difference, is_close
@@ -50,7 +51,8 @@ WHY = {
     "floor-division": "the scores are divided with `//`, which floors them to whole numbers: use `/`",
     "softmax-dim": "the softmax normalises over the queries: each attention row must sum to 1 over the keys (dim=-1)",
     "mask-polarity": "mask polarity inverted: in this course 1/True means 'may attend' and 0/False means 'masked'",
-    "mask-fill-zero": "masked scores are set to 0, which still leaves them exp(0) = 1 of weight; fill them with a large negative number",
+    "mask-fill-zero": "masked scores are set to 0 (or a number next to it, such as -1e-9 typed for -1e9), which still leaves "
+                      "them exp(0) = 1 of weight; fill them with a large negative number",
     "mask-after-softmax": "the mask is applied after the softmax, so rows no longer sum to 1; mask the scores before it",
     "split-heads-without-permute": "heads split with view(B, n_head, n, d_head) mixes positions; view as (B, n, n_head, d_head), then move the head axis forward",
     "merge-heads-without-permute": "heads merged with a view/reshape without moving the head axis back next to d_head first",
@@ -60,6 +62,9 @@ WHY = {
 
 # The public checks' sizes (solution notebook): hidden calls never use them.
 PUBLIC_SDPA = {(2, 3, 5, 8, 6)}
+# Train-mode dropout probe: neither nn.Dropout's default 0.5 nor the constructor's default 0.1, so a
+# dropout that ignores dropout_p shows in the share of weights it zeroes.
+DROPOUT_P = 0.3
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,25 @@ def _sizes(batch: int | None = None, n_q: int | None = None, min_len: int = 2) -
                   random.randint(min_len, min_len + 7), random.randint(2, 5), random.randint(2, 6))
         if _distinct(s.batch, s.n_q, s.n_k, s.n_head, s.d_head, s.d_feat):
             return s
+
+
+def _dropout_sizes() -> Sizes:
+    """d_head > n_K, so each head's output (dropped weights) @ v can be solved for the weights; enough
+    weights (B * n_head * n_Q * n_K >= 420) to tell a dropout rate of 0.3 from 0.1 or 0.5."""
+    while True:
+        n_k = random.randint(7, 10)
+        s = Sizes(random.randint(3, 4), random.randint(10, 14), n_k, random.randint(2, 3), n_k + random.randint(3, 6))
+        if _distinct(s.batch, s.n_q, s.n_k, s.n_head, s.d_head, s.d_feat):
+            return s
+
+
+def _readable_params(s: Sizes) -> dict[str, torch.Tensor]:
+    """Random weights whose lin_V and lin_O are orthogonal (well-conditioned), so where dropout acted
+    can be read back from x (seqlab.oracles.mha.trace_dropout)."""
+    params = transplant(random_torch_mha(s.d_feat, s.n_head))
+    for name in ("lin_V.weight", "lin_O.weight"):
+        params[name] = torch.linalg.qr(torch.randn(s.d_feat, s.d_feat, dtype=torch.float64))[0].float()
+    return params
 
 
 def _sdpa_sizes() -> tuple[int, int, int, int, int]:
@@ -473,14 +497,42 @@ def test_dropout_inactive_in_eval(submission):
                  "F.dropout(..., training=self.training)", "dropout-in-eval")
 
 
+def _expect_dropout_on_the_weights(x, params, s: Sizes, Q, K, V) -> None:
+    """x of a train-mode call must be lin_O of (dropped attention weights) @ v, with nn.Dropout's
+    rule: a share dropout_p of the weights zeroed, the others multiplied by 1 / (1 - dropout_p)."""
+    trace = trace_dropout(x, params, s.n_head, Q, K, V)
+    if trace.where == "output":
+        fail(f"dropout is applied to the output x (about {trace.rate:.0%} of its entries are exactly 0), not only to "
+             "the attention weights before they multiply V", "dropout-on-output")
+    if trace.where == "merged-heads":
+        fail(f"dropout is applied to the concatenated heads just before lin_O (about {trace.rate:.0%} of those "
+             "features are zeroed), not to the attention weights before they multiply V", "dropout-on-merged-heads")
+    if trace.where != "weights":
+        differs(f"with dropout_p={DROPOUT_P} in train() mode, x is not lin_O of (attention weights with dropout) @ V: "
+                "apply dropout to the attention weights only, after the softmax", "wrong-output")
+    count = s.batch * s.n_head * s.n_q * s.n_k
+    rate_ok = abs(trace.rate - DROPOUT_P) <= 5 * (DROPOUT_P * (1 - DROPOUT_P) / count) ** 0.5
+    if abs(trace.scale - 1.0) <= 1e-3:
+        fail(f"dropout zeroes attention weights but does not scale the kept ones by 1/(1 - p) = "
+             f"{1 / (1 - DROPOUT_P):.3g}, so the expected output in train() differs from eval(): use nn.Dropout or "
+             "F.dropout, or divide the kept weights by 1 - p", "dropout-not-rescaled")
+    if not rate_ok and abs(trace.scale * (1 - trace.rate) - 1.0) <= 0.15:
+        fail(f"with dropout_p={DROPOUT_P} dropout zeroes about {trace.rate:.0%} of the attention weights: the "
+             "dropout layer must use the constructor's dropout_p, not a fixed probability", "dropout-p-ignored")
+    if not rate_ok or abs(trace.scale * (1 - DROPOUT_P) - 1.0) > 1e-3:
+        differs(f"with dropout_p={DROPOUT_P} dropout zeroes {trace.rate:.0%} of the attention weights and multiplies "
+                f"the others by {trace.scale:.3g}; nn.Dropout(p) zeroes a share p and scales the rest by 1/(1 - p)",
+                "wrong-output")
+
+
 @pytest.mark.rubric(points=1, misconception="dropout-missing")
 def test_dropout_active_in_train_attention_returned_before_it(submission):
-    s = _sizes(min_len=10)  # enough attention weights to see dropout
-    params = transplant(random_torch_mha(s.d_feat, s.n_head))
+    s = _dropout_sizes()
+    params = _readable_params(s)
     Q, K, V = _qkv(s)
     plain = _build(submission, s, dropout_p=0.0)
     plain.eval()
-    noisy = _build(submission, s, dropout_p=0.5)
+    noisy = _build(submission, s, dropout_p=DROPOUT_P)
     noisy.train()
     for model in (plain, noisy):
         _load(model, params)
@@ -488,25 +540,25 @@ def test_dropout_active_in_train_attention_returned_before_it(submission):
     submission.seed(random.randint(0, 2**31 - 1))
     x, att = _run_mha(noisy, s, Q, K, V)
     if is_close(x, x_ref):
-        fail("with dropout_p=0.5 in train() mode the output is unchanged: dropout on the attention "
+        fail(f"with dropout_p={DROPOUT_P} in train() mode the output is unchanged: dropout on the attention "
              "weights is missing", "dropout-missing")
-    dropped, kept = x.double().abs() <= 1e-7, (x.double() - 2 * x_ref.double()).abs() <= 1e-4 + 1e-3 * x_ref.abs()
-    if bool((dropped | kept).all()) and float(dropped.double().mean()) > 0.2:  # each x entry: 0 or x / (1 - p)
-        fail("dropout is applied to the output x (each entry is 0 or doubled), not to the attention weights "
-             "before they multiply V", "dropout-on-output")
     if not is_close(att, att_ref):
         fail("the attention returned must be the weights before dropout (apply dropout only when "
              "multiplying with V)", "attention-after-dropout")
+    x_oracle, att_oracle = manual_mha(params, s.n_head, Q, K, V)
+    if is_close(x_ref, x_oracle) and is_close(att_ref, att_oracle):  # else the forward itself is wrong (graded
+        _expect_dropout_on_the_weights(x, params, s, Q, K, V)      # by the torch items): nothing to read back
 
 
 @pytest.mark.rubric(points=2, misconception="no-gradient", depends_on=("matches_torch_multihead_attention",))
 def test_gradients_match_torch_multihead_attention(submission):
     """The gradients the submission's autograd computes for the four projections and the inputs
-    equal torch's for the same weights, inputs and upstream gradient (never "non-zero")."""
+    equal torch's for the same weights, inputs and upstream gradient (never "non-zero"). In eval()
+    mode: dropout, graded by its own items, plays no part even where it ignores dropout_p=0."""
     s = _sizes()
     torch_mha = random_torch_mha(s.d_feat, s.n_head)
     model = _build(submission, s, dropout_p=0.0)
-    model.train()
+    model.eval()
     _load(model, transplant(torch_mha))
     Q, K, V = _qkv(s)
     grad_x = torch.randn(s.batch, s.n_q, s.d_feat)

@@ -34,7 +34,8 @@ from seqlab.sandbox.dispatcher import resolve_parameter
 
 PROOF = ProofClass("mha")
 REQUIRED_MUTANTS = ("mask-without-head-axis", "shared-qkv-projection", "floor-division", "leading-axes",
-                    "no-gradient", "scale-by-d-feat", "kv-length-from-query", "output-shape", "softmax-dim")
+                    "no-gradient", "scale-by-d-feat", "kv-length-from-query", "output-shape", "softmax-dim",
+                    "dropout-on-output", "dropout-on-merged-heads", "dropout-not-rescaled", "dropout-p-ignored")
 
 
 class TestMhaGraderProof(GraderProof):
@@ -156,11 +157,26 @@ def _dropout(module, train: bool) -> bool:
     return (not is_close(x, x_ref) and is_close(att, att_ref)) if train else is_close(x, x_ref)
 
 
-def _dropout_on_weights(module) -> bool:
-    """In train mode no entry of x is exactly 0 (lin_O mixes every feature and adds a bias)."""
-    model = _model(module, dropout_p=0.5)[0].train()
-    x, _ = model(torch.randn(B, N_Q + 12, D_FEAT), torch.randn(B, N_K, D_FEAT), torch.randn(B, N_K, D_FEAT))
-    return not bool((x == 0).any())
+def _dropout_on_weights(module, p: float = 0.3, rows: int = 1500) -> bool:
+    """Dropout of each attention weight, by its statistics over many rows of one input (the same
+    Q, K, V repeated over the batch): lin_O inverted gives the heads' output z of every row; z must
+    average to the eval value (kept weights scaled by 1/(1-p)) and each entry's variance must be
+    p/(1-p) * sum_j A_ij^2 v_jd^2, that of dropping every weight A_ij alone with probability p.
+    Dropout after lin_O or on the merged heads, another p, or no rescaling break one of the two."""
+    model, torch_mha = _model(module, dropout_p=p)
+    n_q, n_k = 2, 3
+    Q, K, V = (torch.randn(1, n, D_FEAT).expand(rows, n, D_FEAT) for n in (n_q, n_k, n_k))
+    with torch.no_grad():
+        x = model.train()(Q, K, V)[0].double()
+    weight, bias = (resolve_parameter(model, f"lin_O.{kind}").detach().double() for kind in ("weight", "bias"))
+    z = torch.linalg.solve(weight, (x - bias).reshape(-1, D_FEAT).T).T.reshape(rows, n_q, N_HEAD, D_HEAD)
+    _, attention = torch_mha_reference(torch_mha, Q[:1], K[:1], V[:1])
+    w_v, b_v = torch_mha.in_proj_weight[2 * D_FEAT:].detach(), torch_mha.in_proj_bias[2 * D_FEAT:].detach()
+    v = (V[0].double() @ w_v.T + b_v).reshape(n_k, N_HEAD, D_HEAD).transpose(0, 1)      # (n_head, n_K, d_head)
+    mean = torch.einsum("hqk,hkd->qhd", attention[0], v)
+    var = p / (1 - p) * torch.einsum("hqk,hkd->qhd", attention[0] ** 2, v ** 2)
+    mean_ok = bool(((z.mean(0) - mean).abs() <= 5 * (var / rows).sqrt() + 1e-4).all())
+    return mean_ok and bool(((z.var(0) / var - 1).abs() < 0.25).all())
 
 
 def _gradients(module) -> bool:
@@ -209,7 +225,9 @@ BROKEN_BY = {
     "masked-row-nan": {"masked-row-finite"}, "kv-count-unchecked": {"kv-count-checked"},
     "qk-width-unchecked": {"qk-width-checked"}, "head-divisibility-unchecked": {"head-count-checked"},
     "dropout-in-eval": {"dropout-off-in-eval"}, "dropout-missing": {"dropout-on-in-train"},
-    "attention-after-dropout": {"dropout-on-in-train"}, "dropout-on-output": {"dropout-on-weights"}, "no-gradient": {"gradients-like-torch"},
+    "attention-after-dropout": {"dropout-on-in-train"}, "dropout-on-output": {"dropout-on-weights"},
+    "dropout-on-merged-heads": {"dropout-on-weights"}, "dropout-not-rescaled": {"dropout-on-weights"},
+    "dropout-p-ignored": {"dropout-on-weights"}, "no-gradient": {"gradients-like-torch"},
     "bias-ignored": {"forward-no-bias"}, "kv-length-from-query": {"forward"},
     "split-heads-without-permute": {"forward"}, "merge-heads-without-permute": {"forward"},
     "missing-output-projection": {"forward"}, "shared-qkv-projection": {"forward"},

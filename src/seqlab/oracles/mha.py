@@ -15,6 +15,7 @@ import torch
 __all__ = [
     "MHA_SUSPECTS",
     "SDPA_SUSPECTS",
+    "DropoutTrace",
     "MhaVariant",
     "SdpaVariant",
     "course_to_torch_mask",
@@ -22,9 +23,11 @@ __all__ = [
     "diagnose_sdpa",
     "manual_mha",
     "manual_sdpa",
+    "merged_heads",
     "random_torch_mha",
     "torch_mha_gradients",
     "torch_mha_reference",
+    "trace_dropout",
     "transplant",
 ]
 
@@ -138,34 +141,105 @@ class MhaVariant:
     projections: str = "QKV"      # which lin_* projects the Q, K and V inputs ("QQQ": lin_Q for all)
 
 
+def _linear(params: dict[str, torch.Tensor], name: str, x: torch.Tensor) -> torch.Tensor:
+    y = x.double() @ params[f"{name}.weight"].double().T
+    return y + params[f"{name}.bias"].double() if f"{name}.bias" in params else y
+
+
+def _split(x: torch.Tensor, n_head: int, how: str = "permute") -> torch.Tensor:
+    """(B, n, d_feat) -> (B, n_head, n, d_head); "view" is the bug that skips the permute."""
+    batch, n, d_feat = x.shape
+    if how == "view":
+        return x.reshape(batch, n_head, n, d_feat // n_head)
+    return x.reshape(batch, n, n_head, d_feat // n_head).transpose(1, 2)
+
+
+def merged_heads(params: dict[str, torch.Tensor], n_head: int, Q: torch.Tensor, K: torch.Tensor,
+                 V: torch.Tensor, mask: torch.Tensor | None = None, variant: MhaVariant = MhaVariant()
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The concatenated heads before lin_O (B, n_Q, d_feat), the attention (B, n_head, n_Q, n_K) and
+    the per-head values v (B, n_head, n_K, d_head), float64."""
+    q_lin, k_lin, v_lin = (f"lin_{name}" for name in variant.projections)
+    q, k, v = (_split(_linear(params, lin, x), n_head, variant.split)
+               for lin, x in ((q_lin, Q), (k_lin, K), (v_lin, V)))
+    head_mask = None if mask is None else mask.bool().unsqueeze(-3)
+    out, attention = manual_sdpa(q, k, v, head_mask, variant.sdpa, d_scale=Q.size(-1))
+    if variant.merge == "view":
+        return out.reshape(Q.shape), attention, v
+    return out.transpose(1, 2).reshape(Q.shape), attention, v
+
+
 def manual_mha(params: dict[str, torch.Tensor], n_head: int, Q: torch.Tensor, K: torch.Tensor,
                V: torch.Tensor, mask: torch.Tensor | None = None, variant: MhaVariant = MhaVariant()
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """The course's MHA by hand (float64) from lin_* parameters, optionally with one bug."""
-    p = {k: v.double() for k, v in params.items()}
+    merged, attention, _ = merged_heads(params, n_head, Q, K, V, mask, variant)
+    return (_linear(params, "lin_O", merged) if variant.out_proj else merged), attention
 
-    def lin(name: str, x: torch.Tensor) -> torch.Tensor:
-        y = x.double() @ p[f"{name}.weight"].T
-        return y + p[f"{name}.bias"] if f"{name}.bias" in p else y
 
-    batch, d_feat = Q.size(0), Q.size(-1)
-    d_head = d_feat // n_head
+@dataclass(frozen=True)
+class DropoutTrace:
+    """Where dropout acted in one train-mode call, read back from its output x.
 
-    def split(x: torch.Tensor) -> torch.Tensor:
-        n = x.size(1)
-        if variant.split == "view":
-            return x.reshape(batch, n_head, n, d_head)
-        return x.reshape(batch, n, n_head, d_head).transpose(1, 2)
+    where: "none" (x is the eval output), "weights" (x is lin_O of (dropped weights) @ v, as the
+    spec asks), "merged-heads" (the concatenated heads were dropped just before lin_O), "output"
+    (entries of x itself are zero: dropout after lin_O, with or without another one), "unknown".
+    rate is the share of entries zeroed there, scale the factor the kept ones were multiplied by
+    (NaN when x is dropped on top of another dropout)."""
 
-    q_lin, k_lin, v_lin = (f"lin_{name}" for name in variant.projections)
-    q, k, v = split(lin(q_lin, Q)), split(lin(k_lin, K)), split(lin(v_lin, V))
-    head_mask = None if mask is None else mask.bool().unsqueeze(-3)
-    out, attention = manual_sdpa(q, k, v, head_mask, variant.sdpa, d_scale=d_feat)
-    if variant.merge == "view":
-        x = out.reshape(batch, Q.size(1), d_feat)
-    else:
-        x = out.transpose(1, 2).reshape(batch, Q.size(1), d_feat)
-    return (lin("lin_O", x) if variant.out_proj else x), attention
+    where: str
+    rate: float = 0.0
+    scale: float = 1.0
+
+
+def _as_dropout(observed: torch.Tensor, clean: torch.Tensor, atol: float) -> tuple[float, float] | None:
+    """(rate, scale) when every entry of `observed` is either 0 or one common scale times `clean`
+    (what dropout does); judged where `clean` is large enough to tell the two apart."""
+    observed, clean = observed.double(), clean.double()
+    sure = clean.abs() > 20 * atol
+    if int(sure.sum()) < 20:
+        return None
+    o, c = observed[sure], clean[sure]
+    dropped = o.abs() <= atol
+    if bool(dropped.all()):
+        return None
+    scale = float((o[~dropped] / c[~dropped]).median())
+    if not torch.allclose(o[~dropped], scale * c[~dropped], rtol=1e-3, atol=atol):
+        return None
+    if bool((observed[~sure].abs() > 20 * atol * max(scale, 1.0)).any()):
+        return None
+    return float(dropped.double().mean()), scale
+
+
+def trace_dropout(x: torch.Tensor, params: dict[str, torch.Tensor], n_head: int, Q: torch.Tensor,
+                  K: torch.Tensor, V: torch.Tensor) -> DropoutTrace:
+    """Where dropout acted in a train-mode output x of a model with these weights. lin_O is
+    inverted to get the concatenated heads back, and each head's output (dropped weights) @ v is
+    solved for the weights, which needs d_head >= n_K (v has full row rank) and a well-conditioned
+    lin_O (the caller picks the weights)."""
+    x = x.detach().double()
+    merged_ref, attention_ref, v = merged_heads(params, n_head, Q, K, V)
+    x_ref = _linear(params, "lin_O", merged_ref)
+    if v.size(-1) < v.size(-2):
+        raise ValueError(f"trace_dropout needs d_head >= n_K, got d_head={v.size(-1)}, n_K={v.size(-2)}")
+    if torch.allclose(x, x_ref, atol=1e-5, rtol=1e-4):
+        return DropoutTrace("none")
+    zeros = float((x == 0).double().mean())
+    if zeros > 0.05:  # lin_O mixes every feature (and adds a bias): no entry of x is 0 by chance
+        found = _as_dropout(x, x_ref, 1e-5)
+        return DropoutTrace("output", *(found or (zeros, math.nan)))
+    shifted = x - params["lin_O.bias"].double() if "lin_O.bias" in params else x
+    merged = torch.linalg.solve(params["lin_O.weight"].double(), shifted.reshape(-1, x.size(-1)).T).T
+    merged = merged.reshape(x.shape)
+    found = _as_dropout(merged, merged_ref, 1e-4)
+    if found is not None and found[0] > 0:
+        return DropoutTrace("merged-heads", *found)
+    heads = _split(merged, n_head)                               # (B, n_head, n_Q, d_head)
+    weights = heads @ torch.linalg.pinv(v)                       # (B, n_head, n_Q, n_K)
+    if not torch.allclose(weights @ v, heads, atol=1e-4, rtol=1e-3):
+        return DropoutTrace("unknown")                           # not (some weights) @ v at all
+    found = _as_dropout(weights, attention_ref, 1e-3)
+    return DropoutTrace("weights", *found) if found is not None else DropoutTrace("unknown")
 
 
 SDPA_SUSPECTS: tuple[tuple[str, SdpaVariant], ...] = (
