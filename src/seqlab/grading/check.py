@@ -3,6 +3,10 @@
 The checks are the skeleton's own `check_` cells (the trusted copy shipped with the course, not
 the student's possibly edited version), run after the student's code in the student's
 namespace. Hidden graders are never involved, so this works from the student wheel.
+
+One submission per process, so start-up is the cost: the zygote (whose torch import is most
+of it) is started first and warms up on the other core while this side reads the notebook,
+and this side never imports torch at all (only plain values cross: see `codec`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from seqlab.authoring.cells import cell_role
 from seqlab.errors import UsageError
 from seqlab.paths import skeleton_dir
 from seqlab.sandbox.client import RemoteFailure, SandboxSession, Timeouts, Zygote, cell_notes
+from seqlab.sandbox.codec import decode_value
+from seqlab.sandbox.wire import ProtocolError, RefToken
+from seqlab.text import clean_line
 
 from .extract import extract, skeleton_setup_cells, skeleton_skip_texts
 
@@ -75,36 +82,54 @@ def _check_cells(skeleton: Path) -> list[tuple[int, str, str]]:
     return found
 
 
-def run_checks(path: Path, assignment: str, timeouts: Timeouts | None = None) -> CheckReport:
-    from seqlab.grading.remote import Submission
+def _refuse(token: RefToken) -> None:
+    raise ProtocolError("a check's outcome holds an object reference")
 
+
+def _exec_check(session: SandboxSession, index: int, code: str, timeout: float) -> dict:
+    """Run one trusted check cell in the student's namespace; its outcome as plain data."""
+    reply, blobs = session.request({"op": "exec", "index": index, "code": code, "timeout": timeout})
+    if not reply.get("ok"):
+        error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+        return {"status": "raised", "error": error}
+    outcome = decode_value(reply.get("value"), blobs, _refuse)
+    if not isinstance(outcome, dict):
+        raise ProtocolError("malformed check outcome")
+    return outcome
+
+
+def run_checks(path: Path, assignment: str, timeouts: Timeouts | None = None) -> CheckReport:
     skeleton = skeleton_dir() / assignment / f"{assignment}.ipynb"
     if not skeleton.is_file():
         raise UsageError(f"no public checks for assignment '{assignment}'", "run `seqlab generate` or reinstall")
     if not path.is_file():
         raise UsageError(f"no such file: {path}", "check the path")
-    extracted = extract(path.stem, path, skeleton_skip_texts(skeleton), skeleton_setup_cells(skeleton))
-    if extracted.invalid:
-        raise UsageError(f"{path.name}: {extracted.invalid}", "fix the file and run the check again")
-    timeouts = timeouts or Timeouts()
-    zygote = Zygote([path.resolve().parent])
-    session = SandboxSession(zygote, extracted.cells, extracted.module_name, timeouts)
-    checks: list[CheckOutcome] = []
+    zygote = Zygote([path.resolve().parent], wait=False)  # warms up while the notebook is read
     try:
-        submission = Submission(session)
-        for index, name, code in _check_cells(skeleton):
-            try:
-                outcome = submission.exec_cell(index, code, timeouts.cell)
-            except RemoteFailure as exc:
-                checks.append(CheckOutcome(name, False, str(exc)))
-                continue
-            error = outcome.get("error") or {}
-            message = f"{error.get('type', '')}: {error.get('message', '')}".strip(": ") or None
-            if error.get("type") == "NotImplementedError":
-                message = "not implemented yet: replace `raise NotImplementedError()` under YOUR CODE HERE"
-            checks.append(CheckOutcome(name, outcome.get("status") == "ok", message))
+        extracted = extract(path.stem, path, skeleton_skip_texts(skeleton), skeleton_setup_cells(skeleton))
+        if extracted.invalid:
+            raise UsageError(f"{path.name}: {extracted.invalid}", "fix the file and run the check again")
+        zygote.wait_ready()
+        timeouts = timeouts or Timeouts()
+        session = SandboxSession(zygote, extracted.cells, extracted.module_name, timeouts)
+        try:
+            checks = [_check_one(session, index, name, code, timeouts.cell)
+                      for index, name, code in _check_cells(skeleton)]
+        finally:
+            session.close()
     finally:
-        session.close()
         zygote.close()
     return CheckReport(assignment, str(path), checks, extracted.notes + cell_notes(session.cell_reports),
                        session.isolation)
+
+
+def _check_one(session: SandboxSession, index: int, name: str, code: str, timeout: float) -> CheckOutcome:
+    try:
+        outcome = _exec_check(session, index, code, timeout)
+    except (RemoteFailure, ProtocolError) as exc:
+        return CheckOutcome(name, False, clean_line(exc, 300))
+    error = outcome.get("error") if isinstance(outcome.get("error"), dict) else {}
+    message = f"{clean_line(error.get('type', ''), 100)}: {clean_line(error.get('message', ''), 300)}".strip(": ")
+    if error.get("type") == "NotImplementedError":
+        message = "not implemented yet: replace `raise NotImplementedError()` under YOUR CODE HERE"
+    return CheckOutcome(name, outcome.get("status") == "ok", message or None)

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import stat
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +170,8 @@ def _too_deep(value: Any, limit: int) -> bool:
 
 
 def _notebook_cells(text: str, skip_texts: set[str], result: Extracted, setup: dict[str, str]) -> None:
+    if "rfc3987_syntax" not in sys.modules:  # jsonschema's optional IRI checker: ~1.5 s of grammar
+        sys.modules["rfc3987_syntax"] = None  # building per process, for a format nbformat never uses
     import nbformat  # heavy import, kept off the quiz's path
 
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from seqlab.sandbox.client import Timeouts
 from seqlab.sandbox.confine import Limits
-from seqlab.sandbox.probe import require_level
+from seqlab.sandbox.probe import SandboxProbe, require_level
 
 from .assignments import Assignment
 from .discover import discover
@@ -68,8 +68,8 @@ def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidd
     `in_flight` jobs are handed to the pool at a time, so a worker that dies takes only those
     with it: the pool is replaced and the remaining jobs carry on.
     """
-    if workers < 1:
-        return []
+    if workers < 1:  # nothing for a pool; reading `jobs` still records the invalid submissions
+        return list(jobs)
     pending = iter(jobs)
     died: list[dict] = []
     graded = [0]
@@ -144,9 +144,17 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
                 on_result: Progress | None = None, on_start: Callable[[int], None] | None = None) -> RunResult:
     """Grade every submission under `paths` and write results, grades and feedback.
 
-    First the sandbox is probed: a weak level raises UsageError unless options allow it."""
+    The sandbox is probed while the workers start: before any submission is handed to them, a
+    weak level raises UsageError unless options allow it (their zygotes refuse it on their own too)."""
     forbidden = _forbidden(assignment, options, paths)
-    sandbox = require_level([Path(p) for p in forbidden], options.limits, options.allow_weak_sandbox)
+    probe = SandboxProbe([Path(p) for p in forbidden], options.limits)
+    sandbox: dict[str, object] = {}
+
+    def require() -> None:
+        if not sandbox:
+            sandbox.update(require_level([Path(p) for p in forbidden], options.limits,
+                                         options.allow_weak_sandbox, probe))
+
     found = discover(paths, assignment.id)
     if on_start:
         on_start(len(found))
@@ -159,6 +167,7 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
             on_result(result)
 
     def jobs() -> Iterator[dict]:
+        require()  # the workers are starting: no submission reaches them behind a refused level
         skip_texts = skeleton_skip_texts(assignment.skeleton)  # reads notebooks: after workers start
         setup = skeleton_setup_cells(assignment.skeleton)
         for item in found:
@@ -200,6 +209,7 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
                                        "internal error: the grading worker died twice on this submission",
                                        assignment.max_score))
 
+    require()  # no pool ran (nothing to grade): the run is still recorded with its level
     ordered = sorted(results.values(), key=lambda r: order.get(r.student, len(order)))
     run = RunResult(assignment.id, assignment.max_score, ordered, sandbox)
     name_feedback_files(run)

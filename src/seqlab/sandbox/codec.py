@@ -3,24 +3,36 @@
 Tensors become raw bytes with dtype and shape; tuples, lists and string-keyed dicts are kept;
 anything else (a module, a numpy array, a function) stays where it is and crosses as a reference.
 The decoder is strict: an unknown tag, dtype or a size that does not match is a ProtocolError.
+
+torch is imported only when a tensor or dtype actually crosses: `seqlab check` exchanges plain
+values only, and its trusted side then never pays the ~1.2 s import (the child has torch anyway).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .wire import TENSOR_DTYPES, ProtocolError, RefToken
 
 __all__ = ["decode_value", "encode_value"]
 
+if TYPE_CHECKING:
+    import torch
+
 _PLAIN = (type(None), bool, int, float, str)
 _MAX_DEPTH = 32
 
 
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
 def _tensor_bytes(value: torch.Tensor) -> tuple[bytes, str, list[int], bool]:
+    torch = _torch()
     plain = torch.Tensor.as_subclass(value, torch.Tensor).detach().cpu()
     dtype = str(plain.dtype).removeprefix("torch.")
     if dtype not in TENSOR_DTYPES:
@@ -35,13 +47,14 @@ def encode_value(value: Any, blobs: list[bytes], as_ref: Callable[[Any], RefToke
         return _encode_ref(as_ref(value))
     if isinstance(value, _PLAIN):
         return value
-    if isinstance(value, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor or dtype exists only once torch is imported
+    if torch is not None and isinstance(value, torch.Tensor):
         data, dtype, shape, requires_grad = _tensor_bytes(value)
         blobs.append(data)
         return {"$tensor": len(blobs) - 1, "dtype": dtype, "shape": shape, "grad": requires_grad}
     if isinstance(value, RefToken):
         return _encode_ref(value)
-    if isinstance(value, torch.dtype):
+    if torch is not None and isinstance(value, torch.dtype):
         return {"$dtype": str(value).removeprefix("torch.")}
     if type(value) is tuple:
         return {"$tuple": [encode_value(v, blobs, as_ref, depth + 1) for v in value]}
@@ -68,6 +81,7 @@ def _decode_tensor(obj: dict[str, Any], blobs: list[bytes]) -> torch.Tensor:
     data = blobs[index]
     if count * TENSOR_DTYPES[dtype_name] != len(data):
         raise ProtocolError("tensor size does not match its shape")
+    torch = _torch()
     dtype = getattr(torch, dtype_name)
     if count == 0:
         tensor = torch.empty(shape, dtype=dtype)
@@ -102,5 +116,5 @@ def decode_value(obj: Any, blobs: list[bytes], resolve_ref: Callable[[RefToken],
     if "$ref" in obj and isinstance(obj["$ref"], int):
         return resolve_ref(RefToken(obj["$ref"], str(obj.get("type", "?"))[:200], str(obj.get("summary", ""))[:200]))
     if "$dtype" in obj and obj["$dtype"] in TENSOR_DTYPES:
-        return getattr(torch, obj["$dtype"])
+        return getattr(_torch(), obj["$dtype"])
     raise ProtocolError("unknown value tag")

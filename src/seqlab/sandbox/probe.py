@@ -3,8 +3,10 @@
 `probe_sandbox()` runs `python -I -m seqlab.sandbox.probe` (no torch: ~0.1 s), which goes through
 exactly the steps a submission's process does (cgroup, namespaces, pivot_root, privileges,
 Landlock, seccomp; see `intermediate.py` and `confine.lock_down`) and reports the `Confinement`
-the kernel confirmed. `seqlab grade` runs it before any worker starts, so a weak level is refused
-(or, with --allow-weak-sandbox, announced) before a single submission runs.
+the kernel confirmed. `seqlab grade` starts it (`SandboxProbe`) together with the workers and
+waits for its answer before handing any of them a submission, so a weak level is refused (or,
+with --allow-weak-sandbox, announced) before a single submission runs, and the probe's start-up
+is not paid on top of theirs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from .cgroups import CgroupSet, SubmissionCgroup
 from .confine import Confinement, Limits, SandboxPlan, plan_binds, runtime_paths
 from .intermediate import run_intermediate
 
-__all__ = ["describe", "probe_sandbox", "require_level"]
+__all__ = ["SandboxProbe", "describe", "probe_sandbox", "require_level"]
 
 _TEXT = {
     "pid-ns": "PID namespace", "mount-ns": "mount namespace", "net-ns": "network namespace",
@@ -68,11 +71,29 @@ def _join(cgroup: SubmissionCgroup | None) -> str | None:
     return cgroup.kind
 
 
-def require_level(forbidden: list[Path], limits: Limits, allow_weak: bool) -> dict[str, object]:
+class SandboxProbe:
+    """`probe_sandbox` started at once in a thread (the work is a subprocess's); `confinement()`
+    waits for its answer."""
+
+    def __init__(self, forbidden: list[Path], limits: Limits) -> None:
+        self._result = Confinement([])
+        self._thread = threading.Thread(target=self._run, args=(forbidden, limits), daemon=True)
+        self._thread.start()
+
+    def _run(self, forbidden: list[Path], limits: Limits) -> None:
+        self._result = probe_sandbox(forbidden, limits)
+
+    def confinement(self) -> Confinement:
+        self._thread.join()
+        return self._result
+
+
+def require_level(forbidden: list[Path], limits: Limits, allow_weak: bool,
+                  probe: SandboxProbe | None = None) -> dict[str, object]:
     """The run's sandbox record; a weak level is a usage error unless explicitly allowed."""
     from seqlab.errors import UsageError
 
-    confinement = probe_sandbox(forbidden, limits)
+    confinement = (probe or SandboxProbe(forbidden, limits)).confinement()
     if confinement.level != "strong" and not allow_weak:
         missing = ", ".join(_name(f) for f in confinement.missing)
         raise UsageError(f"the sandbox cannot confine submissions on this machine (missing: {missing})",
