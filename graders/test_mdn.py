@@ -404,6 +404,50 @@ def test_sample_draws_every_dimension_from_one_component(submission):
              "sample-component-per-dim")
 
 
+def _draws(submission, pi, mu, sigma, seed: int | None) -> torch.Tensor:
+    """One call of mdn_sample, after torch.manual_seed(seed) in the sandbox unless seed is None."""
+    if seed is not None:
+        submission.seed(seed)
+    n, _, y_dim = mu.shape
+    return expect_shape(submission.get("mdn_sample")(pi, mu, sigma), (n, y_dim), "mdn_sample's result", "shapes")
+
+
+@pytest.mark.rubric(points=1, misconception="sample-ignores-torch-rng",
+                    depends_on=("sample_moments_match_each_rows_mixture",))
+def test_sample_follows_torchs_global_rng(submission):
+    """The spec: mdn_sample uses torch's global RNG, seeded by the caller. After the same
+    torch.manual_seed the draws repeat exactly; a second call without a new seed draws afresh."""
+    n, _, y_dim, k = _dims()
+    pi, mu, sigma = random_mixture(20 * n, k, y_dim)
+    seed = random.randint(0, 2**31 - 1)
+    first = _draws(submission, pi, mu, sigma, seed)
+    following = _draws(submission, pi, mu, sigma, None)
+    again = _draws(submission, pi, mu, sigma, seed)
+    if not (torch.isfinite(first).all() and torch.isfinite(again).all()):
+        differs("mdn_sample returned NaN/inf values", "sampling")
+    if not torch.equal(first, again):
+        fail("two calls of mdn_sample after the same torch.manual_seed(seed) give different draws: it takes its "
+             "randomness from elsewhere (numpy's or Python's RNG, a generator of its own), so the caller's seed "
+             "cannot make it reproducible; draw with torch (torch.multinomial, torch.randn_like, torch.distributions)",
+             "sample-ignores-torch-rng")
+    if torch.equal(first, following):
+        differs("two calls of mdn_sample in a row return the very same draws: it must not seed the RNG itself "
+                "(no torch.manual_seed inside; the caller seeds) and must draw new noise on every call",
+                "sample-ignores-torch-rng")
+
+
+@pytest.mark.rubric(points=1, misconception="sample-dtype", depends_on=("sample_moments_match_each_rows_mixture",))
+def test_sample_has_the_dtype_of_mu(submission):
+    """float32 mixtures give float32 draws (the spec's dtype): draws fed back into a float32
+    model or compared with float32 targets must not turn into float64."""
+    n, _, y_dim, k = _dims()
+    pi, mu, sigma = random_mixture(n, k, y_dim)
+    draws = _draws(submission, pi, mu, sigma, random.randint(0, 2**31 - 1))
+    if draws.dtype != mu.dtype:
+        fail(f"mdn_sample returns {str(draws.dtype).removeprefix('torch.')} draws for float32 pi, mu and sigma: "
+             "return them in mu's dtype (e.g. .to(mu.dtype); torch.from_numpy keeps numpy's float64)", "sample-dtype")
+
+
 def _train(submission, model, x, y, **budget) -> list[float]:
     try:
         losses = submission.get("train_mdn")(model, x, y, **budget)

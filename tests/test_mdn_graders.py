@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from grader_proofs import GraderProof, ProofClass, import_submission, one_torch_thread  # noqa: F401
+from grader_proofs import (  # noqa: F401
+    GraderProof,
+    ProofClass,
+    import_submission,
+    misconception_of,
+    one_torch_thread,
+    precision,
+)
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from seqlab.oracles.mdn import best_single_gaussian_nll, inverse_sine_data
@@ -17,8 +24,22 @@ from seqlab.oracles.mdn import best_single_gaussian_nll, inverse_sine_data
 PROOF = ProofClass("mdn")
 
 
+REQUIRED_MUTANTS = ("sample-ignores-torch-rng", "sample-dtype", "not-a-tensor", "sample-argmax-component",
+                    "log-of-sum", "no-gradient")
+
+
 class TestMdnGraderProof(GraderProof):
     assignment = "mdn"
+
+    def test_precision_is_reported(self, graded, capsys):
+        exact, total = precision(graded, PROOF.bugs)
+        with capsys.disabled():
+            print(f"\nmdn precision: {exact}/{total} single-bug mutants charged with exactly their own id")
+        assert exact == total
+
+
+def test_the_class_has_every_required_mutant():
+    assert set(REQUIRED_MUTANTS) <= {misconception_of(path) for path in PROOF.bugs}
 
 
 def test_the_class_has_at_least_11_mutants_and_4_correct_styles():
@@ -114,6 +135,13 @@ def _sampling_disagrees(module) -> str | None:
             return "sample spreads"
     if not bool(((draws > 0).all(-1) | (draws < 0).all(-1)).all()):
         return "one component per draw"
+    if draws.dtype != mu.dtype:
+        return "sample dtype"
+    torch.manual_seed(2)
+    first, following = module.mdn_sample(pi, mu, sigma), module.mdn_sample(pi, mu, sigma)
+    torch.manual_seed(2)
+    if not torch.equal(module.mdn_sample(pi, mu, sigma), first) or torch.equal(first, following):
+        return "draws do not follow torch.manual_seed"
     return None
 
 
