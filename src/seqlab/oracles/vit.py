@@ -98,13 +98,21 @@ def encoder_params(layers: list[torch.nn.TransformerEncoderLayer], prefix: str =
 
 def torch_layer_reference(layer: torch.nn.TransformerEncoderLayer, x: torch.Tensor,
                           mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """torch's output and per-head attention (B, n_head, n, n) for a course key-padding mask (B, 1, n)."""
-    padding = None if mask is None else ~mask.bool().reshape(x.size(0), x.size(1))
+    """torch's output and per-head attention (B, n_head, n, n) for a course key-padding mask (B, 1, n).
+
+    torch's polarity is the opposite (True = hidden). The mask goes in as the equivalent boolean
+    attention mask, one (n, n) per batch row and head (torch applies a key-padding mask exactly
+    so): the same numbers, without the key-padding check that imports sympy (seconds once per
+    grading worker)."""
     x = x.double()
+    hidden = None
+    if mask is not None:
+        batch, n, n_head = x.size(0), x.size(1), layer.self_attn.num_heads
+        padding = ~mask.bool().reshape(batch, 1, 1, n)
+        hidden = padding.expand(batch, n_head, n, n).reshape(batch * n_head, n, n)
     with torch.no_grad():
-        out = layer(x, src_key_padding_mask=padding)
-        _, attention = layer.self_attn(x, x, x, key_padding_mask=padding, need_weights=True,
-                                       average_attn_weights=False)
+        out = layer(x, src_mask=hidden)
+        _, attention = layer.self_attn(x, x, x, attn_mask=hidden, need_weights=True, average_attn_weights=False)
     return out, attention
 
 
