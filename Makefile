@@ -32,8 +32,11 @@ demo: install
 	done
 	@for r in grades/demo/*/report.html; do echo "class report: $$(pwd)/$$r"; done
 
+# Two pytest-xdist workers at most (each class run already grades on every core); tests that
+# share a class run stay on one worker (tests/conftest.py). `make test TEST_WORKERS=0`: one process.
+TEST_WORKERS ?= auto --maxprocesses 2
 test: install tools
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 bench: install
 	$(PY) bench/bench_grade.py

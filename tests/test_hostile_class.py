@@ -16,6 +16,9 @@ from hostile_corpus import FULL
 from hostile_corpus_issue10 import ESCAPES_ID, EXPECTED, LINKS, LONG_ID
 from seqlab_testing import by_student
 
+# the class runs are cached in hostile_class for this module and test_hostile_submissions: one worker
+pytestmark = pytest.mark.xdist_group("hostile-class")
+
 HONEST = ["alice", "honest_notebook", "stripped_metadata", "caf\\xe9", "caf\\xe8", "\\xff\\xfe_folder",
           LONG_ID, ESCAPES_ID, "inner_link_inside"]
 

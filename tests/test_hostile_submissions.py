@@ -18,6 +18,7 @@ from hostile_corpus import CORRECT, EXPECTED, FULL, GRADER_SECRET
 from seqlab_testing import by_student
 
 __all__ = ["CORRECT"]  # tests/test_cli.py takes the correct module from here
+pytestmark = pytest.mark.xdist_group("hostile-class")  # shares its class runs with test_hostile_class
 
 
 @pytest.fixture(scope="module", params=MODES)
