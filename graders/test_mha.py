@@ -30,9 +30,11 @@ from seqlab.grading.remote import StudentError
 from seqlab.oracles.mha import (
     diagnose_mha,
     diagnose_sdpa,
+    dropout_factors,
     manual_mha,
     manual_sdpa,
     random_torch_mha,
+    scores_dropped_before_softmax,
     torch_mha_gradients,
     torch_mha_reference,
     trace_dropout,
@@ -542,12 +544,20 @@ def test_dropout_active_in_train_attention_returned_before_it(submission):
     if is_close(x, x_ref):
         fail(f"with dropout_p={DROPOUT_P} in train() mode the output is unchanged: dropout on the attention "
              "weights is missing", "dropout-missing")
-    if not is_close(att, att_ref):
-        fail("the attention returned must be the weights before dropout (apply dropout only when "
-             "multiplying with V)", "attention-after-dropout")
     x_oracle, att_oracle = manual_mha(params, s.n_head, Q, K, V)
-    if is_close(x_ref, x_oracle) and is_close(att_ref, att_oracle):  # else the forward itself is wrong (graded
-        _expect_dropout_on_the_weights(x, params, s, Q, K, V)      # by the torch items): nothing to read back
+    readable = is_close(x_ref, x_oracle) and is_close(att_ref, att_oracle)  # else the forward itself is wrong
+    if not is_close(att, att_ref):                                           # (graded by the torch items)
+        if (dropout_factors(att, att_ref, 1e-5) or (0.0,))[0] > 0:
+            fail("the attention returned must be the weights before dropout (apply dropout only when "
+                 "multiplying with V)", "attention-after-dropout")
+        if readable and scores_dropped_before_softmax(att, params, s.n_head, Q, K, DROPOUT_P):
+            fail("dropout is applied to the scores before the softmax (a dropped key gets a score of 0, not a weight "
+                 "of 0): apply it to the attention weights after the softmax, and return the weights from before it",
+                 "dropout-before-softmax")
+        differs("in train() mode the attention returned differs from eval() mode's for the same weights and inputs: "
+                "return the softmax weights before dropout", "wrong-output")
+    if readable:
+        _expect_dropout_on_the_weights(x, params, s, Q, K, V)
 
 
 @pytest.mark.rubric(points=2, misconception="no-gradient", depends_on=("matches_torch_multihead_attention",))

@@ -21,10 +21,12 @@ __all__ = [
     "course_to_torch_mask",
     "diagnose_mha",
     "diagnose_sdpa",
+    "dropout_factors",
     "manual_mha",
     "manual_sdpa",
     "merged_heads",
     "random_torch_mha",
+    "scores_dropped_before_softmax",
     "torch_mha_gradients",
     "torch_mha_reference",
     "trace_dropout",
@@ -192,7 +194,7 @@ class DropoutTrace:
     scale: float = 1.0
 
 
-def _as_dropout(observed: torch.Tensor, clean: torch.Tensor, atol: float) -> tuple[float, float] | None:
+def dropout_factors(observed: torch.Tensor, clean: torch.Tensor, atol: float) -> tuple[float, float] | None:
     """(rate, scale) when every entry of `observed` is either 0 or one common scale times `clean`
     (what dropout does); judged where `clean` is large enough to tell the two apart."""
     observed, clean = observed.double(), clean.double()
@@ -211,6 +213,20 @@ def _as_dropout(observed: torch.Tensor, clean: torch.Tensor, atol: float) -> tup
     return float(dropped.double().mean()), scale
 
 
+def scores_dropped_before_softmax(attention: torch.Tensor, params: dict[str, torch.Tensor], n_head: int,
+                                  Q: torch.Tensor, K: torch.Tensor, p: float) -> bool:
+    """attention == softmax(dropout(scores)): each scaled score zeroed or multiplied by 1/(1-p)
+    before the softmax. Then in every row log(attention) minus the score each entry kept (0 or
+    s/(1-p)) is one constant, the row's -logsumexp."""
+    q, k = (_split(_linear(params, name, x), n_head) for name, x in (("lin_Q", Q), ("lin_K", K)))
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+    log_att = attention.detach().double().clamp_min(1e-300).log()
+    either = torch.stack([log_att, log_att - scores / (1 - p)], -1).flatten(0, -3)   # (rows, n_K, 2)
+    constants = either.flatten(1)                                                   # (rows, 2 n_K)
+    fits = (either.unsqueeze(1) - constants[:, :, None, None]).abs().le(1e-3).any(-1)  # (rows, 2 n_K, n_K)
+    return bool(fits.all(-1).any(-1).all())
+
+
 def trace_dropout(x: torch.Tensor, params: dict[str, torch.Tensor], n_head: int, Q: torch.Tensor,
                   K: torch.Tensor, V: torch.Tensor) -> DropoutTrace:
     """Where dropout acted in a train-mode output x of a model with these weights. lin_O is
@@ -226,19 +242,19 @@ def trace_dropout(x: torch.Tensor, params: dict[str, torch.Tensor], n_head: int,
         return DropoutTrace("none")
     zeros = float((x == 0).double().mean())
     if zeros > 0.05:  # lin_O mixes every feature (and adds a bias): no entry of x is 0 by chance
-        found = _as_dropout(x, x_ref, 1e-5)
+        found = dropout_factors(x, x_ref, 1e-5)
         return DropoutTrace("output", *(found or (zeros, math.nan)))
     shifted = x - params["lin_O.bias"].double() if "lin_O.bias" in params else x
     merged = torch.linalg.solve(params["lin_O.weight"].double(), shifted.reshape(-1, x.size(-1)).T).T
     merged = merged.reshape(x.shape)
-    found = _as_dropout(merged, merged_ref, 1e-4)
+    found = dropout_factors(merged, merged_ref, 1e-4)
     if found is not None and found[0] > 0:
         return DropoutTrace("merged-heads", *found)
     heads = _split(merged, n_head)                               # (B, n_head, n_Q, d_head)
     weights = heads @ torch.linalg.pinv(v)                       # (B, n_head, n_Q, n_K)
     if not torch.allclose(weights @ v, heads, atol=1e-4, rtol=1e-3):
         return DropoutTrace("unknown")                           # not (some weights) @ v at all
-    found = _as_dropout(weights, attention_ref, 1e-3)
+    found = dropout_factors(weights, attention_ref, 1e-3)
     return DropoutTrace("weights", *found) if found is not None else DropoutTrace("unknown")
 
 
