@@ -53,6 +53,21 @@ def _warm_up() -> None:
     torch.distributions.Normal(torch.zeros(2), torch.ones(2)).log_prob(torch.zeros(2))
     torch.nn.functional.scaled_dot_product_attention(x, x, x)
     torch.nn.LSTM(4, 4, batch_first=True)(torch.randn(2, 3, 4))
+    # Course notebooks import matplotlib.pyplot at the top (vit, mdn): ~0.5 s of CPU per child
+    # that imports it, more where it must build its font cache in the child's empty /tmp. Import
+    # it once here, its config and cache in a folder of our own (no instructor path, not even
+    # $HOME's, is read or remembered), removed again: the font list stays in memory.
+    import shutil
+
+    config = tempfile.mkdtemp(prefix="seqlab-mpl-")
+    os.environ["MPLCONFIGDIR"] = config
+    try:
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError:  # optional for students: the zygote works without it
+        pass
+    finally:
+        del os.environ["MPLCONFIGDIR"]
+        shutil.rmtree(config, ignore_errors=True)
 
 
 def _hide_command_line() -> None:
