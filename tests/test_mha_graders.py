@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from grader_proofs import (
     GraderProof,
     ProofClass,
@@ -24,9 +25,12 @@ from seqlab_testing import REPO
 
 from seqlab.oracles.mha import (
     manual_sdpa,
+    merged_heads,
     random_torch_mha,
+    scores_dropped_before_softmax,
     torch_mha_gradients,
     torch_mha_reference,
+    trace_dropout,
     transplant,
 )
 from seqlab.oracles.tolerance import is_close
@@ -260,3 +264,46 @@ def test_mutant_really_breaks_what_its_id_says(mutant):
     expected = BROKEN_BY[misconception_of(mutant)]
     assert broken_properties(mutant) & expected, f"torch finds nothing wrong of {sorted(expected)}"
 
+
+
+# -- the read-back of where dropout acted, on outputs built with torch's own F.dropout ------------
+def _readable(n_head: int = 2, d_head: int = 9) -> dict[str, torch.Tensor]:
+    params = transplant(random_torch_mha(n_head * d_head, n_head))
+    for name in ("lin_V.weight", "lin_O.weight"):
+        params[name] = torch.linalg.qr(torch.randn(n_head * d_head, n_head * d_head, dtype=torch.float64))[0].float()
+    return params
+
+
+@pytest.mark.parametrize("where", ["none", "weights", "merged-heads", "output"])
+def test_trace_dropout_finds_where_torchs_dropout_acted(where):
+    torch.manual_seed(3)
+    batch, n_head, n_q, n_k, d_head, p = 3, 2, 8, 6, 9, 0.3
+    params = _readable(n_head, d_head)
+    Q, K, V = torch.randn(batch, n_q, n_head * d_head), torch.randn(batch, n_k, n_head * d_head), \
+        torch.randn(batch, n_k, n_head * d_head)
+    merged, attention, v = merged_heads(params, n_head, Q, K, V)
+    if where == "weights":
+        merged = (F.dropout(attention, p, training=True) @ v).transpose(1, 2).reshape(merged.shape)
+    if where == "merged-heads":
+        merged = F.dropout(merged, p, training=True)
+    x = merged @ params["lin_O.weight"].double().T + params["lin_O.bias"].double()
+    if where == "output":
+        x = F.dropout(x, p, training=True)
+    trace = trace_dropout(x.float(), params, n_head, Q, K, V)
+    assert trace.where == where
+    assert where == "none" or (abs(trace.scale - 1 / (1 - p)) < 1e-3 and 0.1 < trace.rate < 0.5)
+
+
+def test_scores_dropped_before_the_softmax_are_told_from_weights_dropped_after_it():
+    torch.manual_seed(4)
+    n_head, p = 2, 0.3
+    params = _readable(n_head)
+    Q, K = torch.randn(3, 8, 18), torch.randn(3, 6, 18)
+    q, k = (x.double() @ params[f"lin_{n}.weight"].double().T + params[f"lin_{n}.bias"].double() for n, x in (("Q", Q), ("K", K)))
+    q, k = (t.reshape(3, -1, n_head, 9).transpose(1, 2) for t in (q, k))
+    scores = q @ k.transpose(-2, -1) / 3.0
+    before = torch.softmax(F.dropout(scores, p, training=True), dim=-1).float()
+    after = F.dropout(torch.softmax(scores, dim=-1), p, training=True).float()
+    assert scores_dropped_before_softmax(before, params, n_head, Q, K, p)
+    assert not scores_dropped_before_softmax(after, params, n_head, Q, K, p)
+    assert not scores_dropped_before_softmax(torch.softmax(scores, dim=-1).float() * 0.9, params, n_head, Q, K, p)
