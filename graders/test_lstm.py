@@ -38,6 +38,7 @@ from seqlab.oracles.lstm import (
     random_torch_lstm,
     torch_lstm_reference,
 )
+from seqlab.oracles.recurrent import CellLayout, load_cell_weights
 from seqlab.oracles.tolerance import describe_difference, is_close
 
 STUDENT_API = ("LSTMCell", "LSTM", "SequenceClassifier")
@@ -78,42 +79,13 @@ def _fail_if_diagnosed(name: str | None) -> None:
         fail(WHY[name], name)
 
 
-def _one_bias_only(model, name: str, own: dict[str, torch.Tensor | None], hidden: int) -> bool:
-    """Both biases missing but one (4H,) vector held under another name: a single-bias LSTM."""
-    prefix = name.rsplit(".", 1)[0] + "." if "." in name else ""
-    if own.get(prefix + "bias_ih") is not None or own.get(prefix + "bias_hh") is not None:
-        return False
-    found = model.parameters_by_name()
-    return any(n.startswith(prefix) and "." not in n[len(prefix):] and tuple(v.shape) == (4 * hidden,)
-               for n, v in found.items() if isinstance(v, torch.Tensor))
+_LAYOUT = CellLayout("LSTMCell", 4, "gates", WHY["bias-hh-ignored"], WHY["layers-fed-raw-input"])
 
 
 def _load(model, params: dict[str, torch.Tensor], what: str) -> None:
     """Copy torch's weights into the parameters the spec names (resolved by attribute path on the
     student's module); a missing or misshapen parameter names its misconception."""
-    own = model.parameters_at(list(params))
-    for name, value in params.items():
-        if own.get(name) is None:
-            if name.endswith("bias_hh") and own.get(name.replace("bias_hh", "bias_ih")) is not None:
-                fail(f"{what} has no parameter bias_hh: " + WHY["bias-hh-ignored"], "bias-hh-ignored")
-            if "bias" in name and _one_bias_only(model, name, own, value.size(0) // 4):
-                fail(f"{what} holds one bias vector instead of torch's two, bias_ih and bias_hh: "
-                     + WHY["bias-hh-ignored"], "bias-hh-ignored")
-            if name.startswith("cells."):
-                differs(f"{what} has no parameter `{name}`: keep the layers in self.cells (an nn.ModuleList of "
-                        "LSTMCell), each with weight_ih, weight_hh, bias_ih and bias_hh", "cells-layout")
-            fail(f"{what} has no parameter `{name}`: keep weight_ih (4H, input_size), weight_hh (4H, H), "
-                 "bias_ih and bias_hh (4H) under these names (torch's gate layout, not one module per gate)",
-                 "cell-parameters")
-        shape = tuple(own[name].shape)
-        if shape != tuple(value.shape):
-            if name.startswith("cells.") and not name.startswith("cells.0.") and name.endswith("weight_ih"):
-                fail(f"{what}: {name} has shape {shape}, expected {tuple(value.shape)}: "
-                     + WHY["layers-fed-raw-input"] + ", so its input size is hidden_size", "layers-fed-raw-input")
-            message = (f"{what}: parameter {name} has shape {shape}, expected {tuple(value.shape)} (gates "
-                       "stacked as 4 blocks of H rows)")
-            differs(message, "cells-layout") if name.startswith("cells.") else fail(message, "cell-parameters")
-    model.load_parameters(params)
+    load_cell_weights(model, params, what, _LAYOUT)
 
 
 def _cell_call(cell, x: torch.Tensor, state=None) -> tuple[torch.Tensor, torch.Tensor]:
