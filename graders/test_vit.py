@@ -22,12 +22,7 @@ from seqlab.grading.expect import differs, expect_shape, fail
 from seqlab.grading.remote import StudentError
 from seqlab.oracles.tolerance import is_close
 from seqlab.oracles.vit import (
-    MASK_SUSPECTS,
     conv_patchify,
-    diagnose_encoder,
-    diagnose_layer,
-    diagnose_patches,
-    diagnose_vit,
     layer_params,
     manual_vit,
     random_conv,
@@ -55,6 +50,13 @@ from seqlab.oracles.vit_checks import (
     run_layer,
     vit_case,
     vit_logits,
+)
+from seqlab.oracles.vit_diagnosis import (
+    MASK_SUSPECTS,
+    diagnose_encoder,
+    diagnose_layer,
+    diagnose_patches,
+    diagnose_vit,
 )
 from seqlab.oracles.vit_training import (
     TRAIN_STEPS,

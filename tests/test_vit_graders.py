@@ -21,12 +21,6 @@ from grader_proofs import (  # noqa: F401 -- one_torch_thread is a fixture
 
 from seqlab.oracles.tolerance import is_close
 from seqlab.oracles.vit import (
-    ENCODER_SUSPECTS,
-    LAYER_SUSPECTS,
-    MASK_SUSPECTS,
-    PATCH_SUSPECTS,
-    VIT_SUSPECTS,
-    StudentLayout,
     VitConfig,
     conv_patchify,
     encoder_params,
@@ -41,6 +35,14 @@ from seqlab.oracles.vit import (
     torch_encoder_reference,
     torch_layer_reference,
 )
+from seqlab.oracles.vit_diagnosis import (
+    ENCODER_SUSPECTS,
+    LAYER_SUSPECTS,
+    MASK_SUSPECTS,
+    PATCH_SUSPECTS,
+    VIT_SUSPECTS,
+)
+from seqlab.oracles.vit_layout import StudentLayout
 from seqlab.sandbox.dispatcher import resolve_parameter
 
 PROOF = ProofClass("vit")

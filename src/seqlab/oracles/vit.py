@@ -5,13 +5,13 @@ name a student's misconception.
 Everything on the trusted side is float64 and differentiable (the gradient oracle back-propagates
 through `manual_vit`). Random modules have float32-exact parameters, non-zero biases and LayerNorm
 weights away from 1, so every parameter is tested. Masks use the course polarity (1/True = may
-attend); torch's `src_key_padding_mask` is the opposite (True = padding).
+attend); torch's `src_key_padding_mask` is the opposite (True = padding). The wrong references the
+graders name misconceptions by are in `vit_diagnosis`; the student's parameter layouts in `vit_layout`.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,20 +19,10 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "ENCODER_SUSPECTS",
-    "LAYER_SUSPECTS",
-    "MASK_SUSPECTS",
-    "PATCH_SUSPECTS",
-    "VIT_SUSPECTS",
     "LayerVariant",
-    "StudentLayout",
     "VitConfig",
     "VitVariant",
     "conv_patchify",
-    "diagnose_encoder",
-    "diagnose_layer",
-    "diagnose_patches",
-    "diagnose_vit",
     "encoder_params",
     "layer_params",
     "manual_encoder",
@@ -217,28 +207,6 @@ def torch_encoder_reference(layers: list[torch.nn.TransformerEncoderLayer], x: t
     return x.double(), maps
 
 
-LAYER_SUSPECTS: tuple[tuple[str, LayerVariant], ...] = (
-    ("pre-norm", LayerVariant(attn_block="pre", ff_block="pre")),
-    ("residual-missing", LayerVariant(attn_block="none")),
-    ("residual-missing", LayerVariant(attn_block="none", ff_block="none")),
-    ("residual-after-norm", LayerVariant(attn_block="after_norm", ff_block="after_norm")),
-    ("ffn-residual-missing", LayerVariant(ff_block="none")),
-    ("ffn-activation", LayerVariant(activation="gelu")),
-    ("no-scaling", LayerVariant(scale="none")),
-    ("scale-by-d-feat", LayerVariant(scale="d_feat")),
-    ("softmax-dim", LayerVariant(softmax_dim=-2)),
-)
-MASK_SUSPECTS: tuple[tuple[str, LayerVariant], ...] = (
-    ("mask-polarity", LayerVariant(mask_mode="inverted")),
-    ("mask-ignored", LayerVariant(mask_mode="ignored")),
-)
-ENCODER_SUSPECTS: tuple[tuple[str, LayerVariant], ...] = (
-    ("layers-fed-raw-input", LayerVariant(raw_input=True)),
-    ("mask-first-layer-only", LayerVariant(mask_first_layer_only=True)),
-    ("layers-share-weights", LayerVariant(shared_layers=True)),
-)
-
-
 # -- patches ----------------------------------------------------------------------------------------
 
 def conv_patchify(conv: torch.nn.Conv2d, images: torch.Tensor) -> torch.Tensor:
@@ -268,14 +236,6 @@ def patch_embed(weight: torch.Tensor, bias: torch.Tensor, images: torch.Tensor, 
         rows = patch_embed(weight, bias, images)
         return rows.transpose(1, 2).reshape(rows.shape)
     return _patches(images, size, order) @ weight.reshape(d_feat, -1).T + bias
-
-
-PATCH_SUSPECTS: tuple[tuple[str, str], ...] = (
-    ("patch-column-major", "column-major"),
-    ("patch-channel-last", "channel-last"),
-    ("patch-memory-view", "memory-view"),
-    ("patch-flatten-without-transpose", "conv-view"),
-)
 
 
 # -- the whole ViT -----------------------------------------------------------------------------------
@@ -336,130 +296,3 @@ def manual_vit(p: dict[str, torch.Tensor], cfg: VitConfig, images: torch.Tensor,
     if variant.final_norm:
         read = F.layer_norm(read, read.shape[-1:])
     return _lin(p, "head", read)
-
-
-VIT_SUSPECTS: tuple[tuple[str, VitVariant], ...] = (
-    ("cls-token-at-end", VitVariant(cls_position="last", read="last")),
-    ("cls-token-at-end", VitVariant(cls_position="last")),
-    ("head-reads-mean", VitVariant(read="mean")),
-    ("head-reads-mean", VitVariant(read="mean-patches")),
-    ("position-embedding-missing", VitVariant(position=False)),
-    ("final-norm", VitVariant(final_norm=True)),
-)
-
-
-# -- the student's layout: torch's nn.MultiheadAttention as attn, a Linear as patch.proj ------------
-
-_LIN = re.compile(r"^(.*)attn\.lin_([QKVO])\.(weight|bias)$")
-
-
-@dataclass(frozen=True)
-class StudentLayout:
-    """How a student's module stores the course-named parameters: `attn` may be torch's
-    nn.MultiheadAttention (fused in_proj_weight / out_proj), `proj` an nn.Linear(C*P*P, d_feat)."""
-
-    params: dict[str, torch.Tensor]
-    torch_attn: bool = False
-    linear_proj: bool = False
-
-    @staticmethod
-    def candidates(params: dict[str, torch.Tensor]) -> list[StudentLayout]:
-        attn = (False, True) if any(_LIN.match(n) for n in params) else (False,)
-        proj = (False, True) if any(n.endswith("proj.weight") and v.dim() == 4 for n, v in params.items()) \
-            else (False,)
-        return [StudentLayout(params, a, p) for a in attn for p in proj]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(self.student(self.params))
-
-    def student(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Course-named parameters under the student's names and shapes, float32."""
-        out: dict[str, torch.Tensor] = {}
-        fused: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
-        for name, value in params.items():
-            match = _LIN.match(name)
-            if self.torch_attn and match:
-                prefix, which, kind = match.groups()
-                if which == "O":
-                    out[f"{prefix}attn.out_proj.{kind}"] = value
-                else:
-                    fused.setdefault((prefix, kind), {})[which] = value
-            elif self.linear_proj and name.endswith("proj.weight") and value.dim() == 4:
-                out[name] = value.reshape(value.size(0), -1)
-            else:
-                out[name] = value
-        for (prefix, kind), parts in fused.items():
-            out[f"{prefix}attn.in_proj_{kind}"] = torch.cat([parts[k] for k in "QKV"])
-        return {k: v.detach().float() for k, v in out.items()}
-
-    def course(self, grads: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor | None]:
-        """The student's gradients back under the course's names and shapes."""
-        course: dict[str, torch.Tensor | None] = {}
-        for name, ref in self.params.items():
-            match = _LIN.match(name)
-            grad: torch.Tensor | None
-            if self.torch_attn and match:
-                prefix, which, kind = match.groups()
-                if which == "O":
-                    grad = grads.get(f"{prefix}attn.out_proj.{kind}")
-                else:
-                    fused = grads.get(f"{prefix}attn.in_proj_{kind}")
-                    grad = None if fused is None else fused.chunk(3)["QKV".index(which)]
-            else:
-                grad = grads.get(name)
-            if isinstance(grad, torch.Tensor) and grad.numel() == ref.numel():
-                grad = grad.reshape(ref.shape)
-            course[name] = grad
-        return course
-
-
-# -- diagnosis ---------------------------------------------------------------------------------------
-
-def _close(actual: object, expected: torch.Tensor) -> bool:
-    from .tolerance import is_close
-
-    return isinstance(actual, torch.Tensor) and is_close(actual, expected)
-
-
-def diagnose_layer(x: object, attention: object, p: dict[str, torch.Tensor], n_head: int,
-                   inputs: torch.Tensor, mask: torch.Tensor | None = None,
-                   suspects: tuple[tuple[str, LayerVariant], ...] = LAYER_SUSPECTS) -> str | None:
-    """The misconception whose wrong layer reproduces the student's output (or attention map)."""
-    with torch.no_grad():
-        for name, variant in suspects:
-            wrong_x, wrong_attention = manual_layer(p, n_head, inputs, mask, variant)
-            # the map alone shows these: its scores, its mask, or attention run on norm1(x) (pre-norm)
-            in_the_map = (variant.scale != "d_head" or variant.softmax_dim != -1 or variant.mask_mode != "course"
-                          or variant.attn_block == "pre")
-            if _close(x, wrong_x) or (in_the_map and _close(attention, wrong_attention)):
-                return name
-    return None
-
-
-def diagnose_encoder(x: object, p: dict[str, torch.Tensor], n_layer: int, n_head: int,
-                     inputs: torch.Tensor, mask: torch.Tensor | None = None) -> str | None:
-    """The encoder-level misconception (how layers are chained) that reproduces the student's x."""
-    with torch.no_grad():
-        for name, variant in ENCODER_SUSPECTS:
-            if variant.mask_first_layer_only and mask is None:
-                continue
-            if _close(x, manual_encoder(p, n_layer, n_head, inputs, mask, variant)[0]):
-                return name
-    return None
-
-
-def diagnose_patches(out: object, weight: torch.Tensor, bias: torch.Tensor, images: torch.Tensor) -> str | None:
-    for name, order in PATCH_SUSPECTS:
-        if _close(out, patch_embed(weight, bias, images, order)):
-            return name
-    return None
-
-
-def diagnose_vit(logits: object, p: dict[str, torch.Tensor], cfg: VitConfig, images: torch.Tensor) -> str | None:
-    """The class-token / read-out / position misconception whose wrong ViT reproduces the logits."""
-    with torch.no_grad():
-        for name, variant in VIT_SUSPECTS:
-            if _close(logits, manual_vit(p, cfg, images, variant)):
-                return name
-    return None

@@ -18,13 +18,13 @@ from seqlab.grading.expect import expect_shape, fail
 from seqlab.grading.remote import StudentError
 
 from .vit import (
-    StudentLayout,
     VitConfig,
     encoder_params,
     layer_params,
     random_torch_layer,
     random_vit_params,
 )
+from .vit_layout import StudentLayout
 
 __all__ = ["ENCODER", "LAYER", "MASKED", "N_LAYER", "PATCH", "VIT", "VIT_BATCH", "WHY", "dims", "encoder_case",
            "fail_if_diagnosed", "layer_case", "load", "make_encoder", "make_layer", "make_vit", "padding_mask",
