@@ -80,6 +80,19 @@ def test_manual_encoder_equals_torch_layers_applied_in_order(masked):
     assert is_close(out, ref) and all(is_close(m, r) for m, r in zip(maps, ref_maps))
 
 
+def test_masked_torch_reference_equals_torch_given_the_key_padding_mask():
+    """torch_layer_reference hands torch the course mask as an attention mask (no sympy import in the
+    grading worker): the same output and maps as torch's own src_key_padding_mask = ~mask."""
+    layer = random_torch_layer(12, 3, 7)
+    x, mask = torch.randn(2, 9, 12).double(), _mask(2, 9)
+    padding = ~mask.reshape(2, 9)
+    with torch.no_grad():
+        expected = layer(x, src_key_padding_mask=padding)
+        _, maps = layer.self_attn(x, x, x, key_padding_mask=padding, need_weights=True, average_attn_weights=False)
+    out, attention = torch_layer_reference(layer, x, mask)
+    assert is_close(out, expected) and is_close(attention, maps)
+
+
 def test_patch_oracle_equals_conv2d_patchify():
     conv = random_conv(3, 7, 4)
     images = torch.randn(2, 3, 20, 20).double()
