@@ -22,8 +22,6 @@ from pathlib import Path
 import pytest
 from seqlab_testing import by_student, grade_folder
 
-SHARED_SCOPES = ("package", "module", "class")
-
 
 @pytest.fixture(scope="session")
 def grade_class(tmp_path_factory: pytest.TempPathFactory):
@@ -47,8 +45,8 @@ def _sharing_node(item: pytest.Item) -> pytest.Collector | None:
     """The module or class whose tests share a fixture with `item` (the widest such scope)."""
     scopes = {defs[-1].scope for defs in item._fixtureinfo.name2fixturedefs.values() if defs}
     for scope, kind in (("package", pytest.Package), ("module", pytest.Module), ("class", pytest.Class)):
-        if scope in scopes:
-            return item.getparent(kind)
+        if scope in scopes:  # a class-scoped fixture used outside a class lives as long as the module
+            return item.getparent(kind) or item.getparent(pytest.Module)
     return None
 
 
