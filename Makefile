@@ -33,10 +33,12 @@ demo: install
 	@for r in grades/demo/*/report.html; do echo "class report: $$(pwd)/$$r"; done
 
 # Two pytest-xdist workers at most (each class run already grades on every core); tests that
-# share a class run stay on one worker (tests/conftest.py). `make test TEST_WORKERS=0`: one process.
+# share a class run stay on one worker (tests/conftest.py). `make test TEST_WORKERS=0`: one process;
+# more pytest flags in TEST_ARGS (not PYTEST_ADDOPTS: the graders' own pytest would read it too).
 TEST_WORKERS ?= auto --maxprocesses 2
+TEST_ARGS ?=
 test: install tools
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(TEST_ARGS)
 
 bench: install
 	$(PY) bench/bench_grade.py
