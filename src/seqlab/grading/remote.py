@@ -117,10 +117,6 @@ class Submission:
         """Seed torch's global RNG inside the sandbox (dropout, sampling, training)."""
         self._request({"op": "seed", "seed": int(seed)})
 
-    def exec_cell(self, index: int, code: str, timeout: float) -> dict[str, Any]:
-        """Run one trusted public-check cell in the student's namespace (`seqlab check`)."""
-        return self._request({"op": "exec", "index": index, "code": code, "timeout": timeout})
-
 
 def _swap_remotes(value: Any) -> Any:
     if isinstance(value, Remote):

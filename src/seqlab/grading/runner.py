@@ -147,13 +147,13 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
     The sandbox is probed while the workers start: before any submission is handed to them, a
     weak level raises UsageError unless options allow it (their zygotes refuse it on their own too)."""
     forbidden = _forbidden(assignment, options, paths)
-    probe = SandboxProbe([Path(p) for p in forbidden], options.limits)
+    forbidden_paths = [Path(p) for p in forbidden]
+    probe = SandboxProbe(forbidden_paths, options.limits)
     sandbox: dict[str, object] = {}
 
     def require() -> None:
         if not sandbox:
-            sandbox.update(require_level([Path(p) for p in forbidden], options.limits,
-                                         options.allow_weak_sandbox, probe))
+            sandbox.update(require_level(forbidden_paths, options.limits, options.allow_weak_sandbox, probe))
 
     found = discover(paths, assignment.id)
     if on_start:
