@@ -67,7 +67,7 @@ class TestMhaGraderProof(GraderProof):
         """`//` also breaks back-propagation: that item says so and charges nothing new."""
         item = _item(graded["bug_floor_division"], "gradients_match_torch_multihead_attention")
         assert not item["passed"] and item["misconception"] is None
-        assert item["message"].startswith("same cause as floor-division")
+        assert item["message"].startswith("same cause as “Scores divided with // (floor division)”")
 
     def test_a_crash_is_reported_with_its_type_and_the_students_line(self, graded):
         item = _item(graded["bug_mask_without_head_axis"], "padding_mask_keeps_ones")

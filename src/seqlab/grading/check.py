@@ -18,7 +18,14 @@ from pathlib import Path
 from seqlab.authoring.cells import cell_role
 from seqlab.errors import UsageError
 from seqlab.paths import skeleton_dir
-from seqlab.sandbox.client import RemoteFailure, SandboxSession, Timeouts, Zygote, cell_notes
+from seqlab.sandbox.client import (
+    RemoteFailure,
+    SandboxSession,
+    Timeouts,
+    Zygote,
+    cell_notes,
+    modules_to_warm,
+)
 from seqlab.sandbox.codec import decode_value
 from seqlab.sandbox.wire import ProtocolError, RefToken
 from seqlab.text import clean_line
@@ -104,7 +111,8 @@ def run_checks(path: Path, assignment: str, timeouts: Timeouts | None = None) ->
         raise UsageError(f"no public checks for assignment '{assignment}'", "run `seqlab generate` or reinstall")
     if not path.is_file():
         raise UsageError(f"no such file: {path}", "check the path")
-    zygote = Zygote([path.resolve().parent], wait=False)  # warms up while the notebook is read
+    zygote = Zygote([path.resolve().parent], wait=False,  # warms up while the notebook is read
+                    warm=modules_to_warm(skeleton))
     try:
         extracted = extract(path.stem, path, skeleton_skip_texts(skeleton), skeleton_setup_cells(skeleton))
         if extracted.invalid:

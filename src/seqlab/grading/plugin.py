@@ -19,11 +19,11 @@ The true misconception, once. A failed item names an id in this order of trust:
 3. otherwise the rubric marker's default misconception.
 Then the root cause is applied, per submission, in file order:
 - a crash with the same type at the same student line as a crash an earlier item already
-  reported says "same cause as <that id>" and names no id (a grader that diagnosed a crash
+  reported says "same cause as <that id's title>" and names no id (a grader that diagnosed a crash
   records it by raising its Misconception `from` the StudentError);
 - an item whose marker lists `depends_on=("item", ...)` (test names without `test_`) and that
   fails with no diagnosis (its default misconception, or `differs`) after one of those failed
-  says "same cause as <the id that item named>" and names no id: a gradient check cannot be
+  says "same cause as <the title of the id that item named>" and names no id: a gradient check cannot be
   right when the forward pass it differentiates is already wrong.
 An id named by several items is one misconception (feedback explains it once).
 """
@@ -129,9 +129,12 @@ def _is_explicit(exc: BaseException, named: str | None, default: str | None) -> 
 class GraderPlugin:
     """Collects one submission's rubric outcomes while pytest runs the grader file."""
 
-    def __init__(self, submission: Submission, student: str) -> None:
+    def __init__(self, submission: Submission, student: str, titles: dict[str, str] | None = None) -> None:
+        """`titles`: English titles of the assignment's misconception ids and rubric items, so a
+        "same cause as" message names the cause as the feedback does, never by its raw id."""
         self.submission = submission
         self.student = student  # kept for callers and logs; never used for seeding
+        self._titles = dict(titles or {})
         self.outcomes: list[TestOutcome] = []
         self._rubric: dict[str, tuple[float, str | None]] = {}
         self._failed: dict[str, str] = {}  # item id -> the id (or root cause) it was charged to
@@ -170,8 +173,13 @@ class GraderPlugin:
                     cause = self._failed[dependency]
                     return f"same cause as {cause}: {message}", None, cause
         if named == CRASH:
-            return message, named, f"the crash in {test_id(item)}"
-        return message, named, named or test_id(item)
+            return message, named, f"the crash in {self._title(test_id(item))}"
+        return message, named, self._title(named or test_id(item))
+
+    def _title(self, cause: str) -> str:
+        """How a "same cause as" message names a misconception or item: by its quoted title."""
+        title = self._titles.get(cause)
+        return f"“{title}”" if title else cause
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:

@@ -18,7 +18,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from seqlab.sandbox.client import Timeouts
+from seqlab.report.data import cause_titles
+from seqlab.sandbox.client import Timeouts, modules_to_warm
 from seqlab.sandbox.confine import Limits
 from seqlab.sandbox.probe import SandboxProbe, require_level
 
@@ -55,13 +56,20 @@ def _forbidden(assignment: Assignment, options: GradeOptions, paths: list[Path])
 def _job(assignment: Assignment, options: GradeOptions, sub: Extracted) -> dict:
     return {"student": sub.student, "source": sub.source, "cells": sub.cells, "module_name": sub.module_name,
             "notes": sub.notes, "grader": str(assignment.grader), "max_score": assignment.max_score,
-            "timeouts": asdict(options.timeouts), "student_api": list(assignment.student_api)}
+            "timeouts": asdict(options.timeouts), "student_api": list(assignment.student_api),
+            "titles": cause_titles(assignment)}
 
 
-def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidden: list[str],
-              on_result: Callable[[dict, object], None], in_flight: int | None = None,
-              grader: str | None = None) -> list[dict]:
-    """Grade jobs in worker processes; returns the jobs whose worker died (to retry).
+def _worker_setup(assignment: Assignment, options: GradeOptions, forbidden: list[str]) -> tuple:
+    """`init_worker`'s arguments: what every worker of this run starts from."""
+    return (forbidden, asdict(options.limits), options.allow_weak_sandbox, str(assignment.grader),
+            modules_to_warm(assignment.skeleton))
+
+
+def _run_pool(jobs: Iterable[dict], workers: int, setup: tuple,
+              on_result: Callable[[dict, object], None], in_flight: int | None = None) -> list[dict]:
+    """Grade jobs in worker processes started from `setup`; returns the jobs whose worker died
+    (to retry).
 
     `jobs` may be a generator: the workers are started first, so their torch warm-up overlaps
     with the instructor-side work of reading notebooks that produces the jobs. At most
@@ -79,7 +87,7 @@ def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidd
         on_result(job, data)
 
     fruitless = 0
-    while not _pool_round(pending, workers, in_flight or 2 * workers, options, forbidden, counted, died, grader):
+    while not _pool_round(pending, workers, in_flight or 2 * workers, setup, counted, died):
         fruitless = 0 if graded[0] else fruitless + 1  # the pool broke: a fresh one takes the rest
         graded[0] = 0
         first = next(pending, None)
@@ -92,16 +100,13 @@ def _run_pool(jobs: Iterable[dict], workers: int, options: GradeOptions, forbidd
     return died
 
 
-def _pool_round(pending: Iterator[dict], workers: int, in_flight: int, options: GradeOptions,
-                forbidden: list[str], on_result: Callable[[dict, object], None], died: list[dict],
-                grader: str | None) -> bool:
+def _pool_round(pending: Iterator[dict], workers: int, in_flight: int, setup: tuple,
+                on_result: Callable[[dict, object], None], died: list[dict]) -> bool:
     """Feed one pool until the jobs run out (True) or it breaks (False, its jobs in `died`)."""
     context = multiprocessing.get_context("spawn")
     running: dict[Future, dict] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=init_worker,
-                             initargs=(forbidden, asdict(options.limits), options.allow_weak_sandbox,
-                                       grader)) as pool:
+                             initializer=init_worker, initargs=setup) as pool:
         try:
             for _ in range(workers):  # start every worker now; each warms up while we read files
                 pool.submit(worker_ready)
@@ -201,10 +206,10 @@ def grade_class(assignment: Assignment, paths: list[Path], options: GradeOptions
                                              f"({type(exc).__name__})", assignment.max_score)
         record(result)
     workers = min(options.jobs, sum(1 for item in found if item.path is not None and not item.problem))
-    grader = str(assignment.grader)
-    retry = _run_pool(jobs(), workers, options, forbidden, accept, grader=grader)
+    setup = _worker_setup(assignment, options, forbidden)
+    retry = _run_pool(jobs(), workers, setup, accept)
     # one at a time: only the submission that kills its worker dies twice
-    for job in _run_pool(retry, 1 if retry else 0, options, forbidden, accept, in_flight=1, grader=grader):
+    for job in _run_pool(retry, 1 if retry else 0, setup, accept, in_flight=1):
         record(SubmissionResult.failed(job["student"], job["source"], "error",
                                        "internal error: the grading worker died twice on this submission",
                                        assignment.max_score))

@@ -34,11 +34,16 @@ _UNUSED_PLUGINS = [arg for name in ("cacheprovider", "randomly", "unraisableexce
 
 
 def init_worker(forbidden: list[str], limits: dict[str, int], allow_weak: bool = True,
-                grader: str | None = None) -> None:
+                grader: str | None = None, warm: tuple[str, ...] = ()) -> None:
     """Warm torch and pytest, silence output, start this worker's zygote (whose children run no
-    student code behind a weak sandbox unless `allow_weak`). With `grader`, pytest collects it
-    once here, so the first submission's budget is not spent on the grader's own start-up."""
+    student code behind a weak sandbox unless `allow_weak`; which pre-imports `warm`). With
+    `grader`, pytest collects it once here, so the first submission's budget is not spent on
+    the grader's own start-up."""
     sys.dont_write_bytecode = True  # never write __pycache__ into graders/
+    # Graders use no installed pytest plugin; loading them all by entry point (xdist and the
+    # rest of the venv's) costs ~1 s in the first pytest session, a one-submission run's largest
+    # cost after importing torch.
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     warnings.filterwarnings("ignore")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -47,7 +52,7 @@ def init_worker(forbidden: list[str], limits: dict[str, int], allow_weak: bool =
     from seqlab.sandbox.confine import Limits
 
     zygote = Zygote([Path(p) for p in forbidden], Limits(**limits), wait=False,  # warms meanwhile
-                    allow_weak=allow_weak)
+                    allow_weak=allow_weak, warm=tuple(warm))
     _state["zygote"] = zygote
     # multiprocessing runs its finalizers when a worker leaves: first close the zygote, then skip
     # the interpreter's shutdown (a spawned worker ends with sys.exit, and tearing down torch
@@ -66,11 +71,12 @@ def init_worker(forbidden: list[str], limits: dict[str, int], allow_weak: bool =
 
 
 def _warm_autograd(torch: Any) -> None:
-    """The first backward with an explicit upstream gradient (how the oracles compute reference
-    gradients) imports torch.fx's symbolic shapes and sympy: ~0.5-1 s, paid here, not out of
-    the first submission's budget."""
+    """Start autograd's engine once, here, not out of the first submission's budget. (Reference
+    gradients go through `seqlab.gradients.backward_from`, which never imports sympy.)"""
+    from seqlab.gradients import backward_from
+
     x = torch.ones(2, requires_grad=True)
-    (x * 2).backward(torch.ones(2))
+    backward_from(x * 2, torch.ones(2))
 
 
 def _collect_once(grader: Path) -> None:
@@ -142,7 +148,7 @@ def _grade_in(session: SandboxSession, job: dict[str, Any]) -> dict[str, Any]:
         return asdict(SubmissionResult.failed(
             student, source, "error", f"the submission defines none of {', '.join(api)} ({reason})",
             max_score, notes + loaded_notes, session.isolation))
-    plugin = GraderPlugin(Submission(session), student)
+    plugin = GraderPlugin(Submission(session), student, job.get("titles"))
     grader = Path(job["grader"])
     try:
         pytest.main([str(grader), "-q", "-s", *_UNUSED_PLUGINS,

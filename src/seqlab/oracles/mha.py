@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from seqlab.gradients import backward_from
+
 __all__ = [
     "MHA_SUSPECTS",
     "SDPA_SUSPECTS",
@@ -88,7 +90,7 @@ def torch_mha_gradients(mha: torch.nn.MultiheadAttention, Q: torch.Tensor, K: to
     mha.zero_grad(set_to_none=True)
     with torch.enable_grad():
         x, _ = mha(*inputs, need_weights=False)
-        x.backward(grad_x.double())
+        backward_from(x, grad_x.double())
     grads: dict[str, torch.Tensor] = {}
     for name, g in zip("QKV", mha.in_proj_weight.grad.chunk(3)):
         grads[f"lin_{name}.weight"] = g.clone()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from seqlab.gradients import backward_from
 from seqlab.grading.expect import differs, expect_shape, expect_tensor, fail
 from seqlab.grading.remote import StudentError
 
@@ -42,7 +43,7 @@ def expect_gradients_like_reference(submission) -> None:
     except StudentError as exc:
         fail(f"back-propagating from the logits failed ({exc.type_name}): keep every step in torch "
              "operations (no .detach(), .data, numpy or torch.no_grad())", "no-gradient")
-    ref.backward(upstream.double())
+    backward_from(ref, upstream.double())
     grads = loaded.course(model.gradients_at(list(loaded.names)))
     for name, leaf in leaves.items():
         grad = grads.get(name)

@@ -12,10 +12,13 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from seqlab.errors import SeqlabError, UsageError
+
+if TYPE_CHECKING:
+    from seqlab.grading.assignments import Assignment
 
 __all__ = ["ITEMS_TABLE", "ClassReport", "ItemStat", "MisconceptionStat", "SlowSubmission", "StudentLink",
            "build_report", "feedback_file", "font_family_css", "item_entry", "item_title", "load_results",
@@ -178,6 +181,17 @@ def item_title(item_id: str, feedback: dict[str, Any], lang: str) -> str:
         return title
     words = item_id.replace("_", " ").strip()
     return words[:1].upper() + words[1:]
+
+
+def cause_titles(assignment: Assignment) -> dict[str, str]:
+    """English titles of the assignment's misconception ids and rubric items: what the grading
+    plugin's "same cause as ..." messages (written in English, like every grader message) say."""
+    titles = {item.id: item_title(item.id, assignment.feedback, "en") for item in assignment.rubric}
+    for key, entry in assignment.feedback.items():
+        title = text_in(entry, "title", "en") if isinstance(entry, dict) else ""
+        if title and key != ITEMS_TABLE:
+            titles[key] = title
+    return titles
 
 
 def font_family_css() -> str:

@@ -45,6 +45,7 @@ __all__ = [
     "Timeouts",
     "Zygote",
     "cell_notes",
+    "modules_to_warm",
 ]
 
 
@@ -114,15 +115,27 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
+def modules_to_warm(skeleton: Path | None) -> tuple[str, ...]:
+    """The optional heavy modules worth importing once in the zygote rather than in each child:
+    those the assignment's skeleton notebook (what students start from) imports."""
+    try:
+        text = skeleton.read_text(encoding="utf-8") if skeleton else ""
+    except OSError:
+        return ()
+    return ("matplotlib",) if "import matplotlib" in text or "from matplotlib" in text else ()
+
+
 class Zygote:
     """A torch-warmed process that forks confined children on request."""
 
     def __init__(self, forbidden: list[Path], limits: Limits | None = None, *, wait: bool = True,
-                 allow_weak: bool = True) -> None:
+                 allow_weak: bool = True, warm: tuple[str, ...] = ()) -> None:
         """With wait=False the zygote warms up in the background until `wait_ready()`, so the
         caller can import its own heavy modules meanwhile (start-up is paid once, not twice).
-        With allow_weak=False a child whose fences do not all hold runs no student code."""
+        With allow_weak=False a child whose fences do not all hold runs no student code.
+        `warm` names optional heavy modules to pre-import (see `modules_to_warm`)."""
         self.forbidden = [Path(p) for p in forbidden]
+        self.warm = tuple(warm)
         self.limits = limits or Limits()
         self.allow_weak = allow_weak
         self.binds: list[str] = []
@@ -138,7 +151,8 @@ class Zygote:
     def _launch(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.process = subprocess.Popen(  # no instructor path in its argv, environment or cwd
-            [sys.executable, "-I", "-m", "seqlab.sandbox.zygote", str(theirs.fileno())],
+            [sys.executable, "-I", "-m", "seqlab.sandbox.zygote", str(theirs.fileno()),
+             *(f"--warm={name}" for name in self.warm)],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, env=_clean_env(), start_new_session=True, cwd="/",
         )

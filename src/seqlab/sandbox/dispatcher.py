@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from seqlab.gradients import backward_from
+
 from .codec import decode_value, encode_value
 from .wire import RefToken
 
@@ -231,7 +233,7 @@ class Dispatcher:
         grad = self._decode(req.get("grad"), blobs)
         if not isinstance(target, torch.Tensor):
             raise TypeError(f"backward needs a tensor, got {type(target).__name__}")
-        target.backward(grad)
+        backward_from(target, grad)
         return None, []
 
     def _grad(self, req: dict[str, Any], blobs: list[bytes]) -> tuple[Any, list[bytes]]:
