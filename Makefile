@@ -42,6 +42,9 @@ test: install tools
 
 bench: install
 	$(PY) bench/bench_grade.py
+	$(PY) bench/bench_single.py
+	$(PY) bench/bench_assignments.py gru vit
+	$(PY) bench/bench_report.py --students 1000
 	$(PY) bench/bench_quiz.py
 	$(PY) bench/bench_vs_nbgrader.py --students 40 --repeats 3
 
