@@ -302,10 +302,17 @@ def read_until(proc: subprocess.Popen, marker: str, deadline: float) -> str:
     return seen
 
 
+def _ctrl_c_works() -> None:
+    """In the child: SIGINT as a terminal gives it. A suite started in the background of a
+    non-interactive shell (`make test &`) hands its children SIGINT *ignored*, and Python then
+    rightly keeps ignoring it: the quiz would read on and end at EOF with 0."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_shows_the_partial_score_and_exits_130(quiz_env, right_answers):
     proc = subprocess.Popen([*quiz_command(), "lstm", "-n", "3", "--seed", "2"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=quiz_env)
+                            stderr=subprocess.PIPE, env=quiz_env, preexec_fn=_ctrl_c_works)
     try:
         proc.stdin.write(f"{right_answers('lstm', 3, 2)[0]}\n".encode())
         proc.stdin.flush()
