@@ -499,6 +499,23 @@ def test_dropout_inactive_in_eval(submission):
                  "F.dropout(..., training=self.training)", "dropout-in-eval")
 
 
+def _dropout_reaches_queries_or_keys(noisy, s: Sizes, Q, K, V) -> str | None:
+    """Which of the queries or keys train-mode dropout acts on, read from the attention alone.
+    With every key equal, every correct weight is 1/n_K whatever happens after the softmax; with
+    every query equal, all rows of a head's weights are equal. Dropout on the keys (K or k) breaks
+    the first, dropout on the queries (Q or q) the second."""
+    same_keys = K[:, :1].expand_as(K).contiguous()
+    _, att = _run_mha(noisy, s, Q, same_keys, V)
+    if isinstance(att, torch.Tensor) and not torch.allclose(att.double(), torch.full_like(att.double(), 1 / s.n_k),
+                                                           atol=1e-5):
+        return "keys"
+    same_queries = Q[:, :1].expand_as(Q).contiguous()
+    _, att = _run_mha(noisy, s, same_queries, K, V)
+    if isinstance(att, torch.Tensor) and not torch.allclose(att, att[..., :1, :].expand_as(att), atol=1e-5):
+        return "queries"
+    return None
+
+
 def _expect_dropout_on_the_weights(x, params, s: Sizes, Q, K, V) -> None:
     """x of a train-mode call must be lin_O of (dropped attention weights) @ v, with nn.Dropout's
     rule: a share dropout_p of the weights zeroed, the others multiplied by 1 / (1 - dropout_p)."""
@@ -554,6 +571,10 @@ def test_dropout_active_in_train_attention_returned_before_it(submission):
             fail("dropout is applied to the scores before the softmax (a dropped key gets a score of 0, not a weight "
                  "of 0): apply it to the attention weights after the softmax, and return the weights from before it",
                  "dropout-before-softmax")
+        dropped = _dropout_reaches_queries_or_keys(noisy, s, Q, K, V) if readable else None
+        if dropped:
+            fail(f"dropout acts on the {dropped} (or their projections), so the attention itself changes in train() "
+                 "mode: apply dropout only to the attention weights after the softmax", "dropout-on-inputs")
         differs("in train() mode the attention returned differs from eval() mode's for the same weights and inputs: "
                 "return the softmax weights before dropout", "wrong-output")
     if readable:

@@ -232,6 +232,7 @@ BROKEN_BY = {
     "attention-after-dropout": {"dropout-on-in-train"}, "dropout-on-output": {"dropout-on-weights"},
     "dropout-on-merged-heads": {"dropout-on-weights"}, "dropout-not-rescaled": {"dropout-on-weights"},
     "dropout-p-ignored": {"dropout-on-weights"}, "dropout-before-softmax": {"dropout-on-in-train", "dropout-on-weights"},
+    "dropout-on-inputs": {"dropout-on-in-train", "dropout-on-weights"},
     "no-gradient": {"gradients-like-torch"},
     "bias-ignored": {"forward-no-bias"}, "kv-length-from-query": {"forward"},
     "split-heads-without-permute": {"forward"}, "merge-heads-without-permute": {"forward"},
