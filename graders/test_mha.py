@@ -526,6 +526,9 @@ def _expect_dropout_on_the_weights(x, params, s: Sizes, Q, K, V) -> None:
     if trace.where == "merged-heads":
         fail(f"dropout is applied to the concatenated heads just before lin_O (about {trace.rate:.0%} of those "
              "features are zeroed), not to the attention weights before they multiply V", "dropout-on-merged-heads")
+    if trace.where == "values":
+        fail(f"dropout is applied to the values (about {trace.rate:.0%} of V's or v's entries are zeroed), not to the "
+             "attention weights that average them: apply dropout to the softmax weights only", "dropout-on-inputs")
     if trace.where != "weights":
         differs(f"with dropout_p={DROPOUT_P} in train() mode, x is not lin_O of (attention weights with dropout) @ V: "
                 "apply dropout to the attention weights only, after the softmax", "wrong-output")

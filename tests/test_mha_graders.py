@@ -166,7 +166,9 @@ def _dropout_on_weights(module, p: float = 0.3, rows: int = 1500) -> bool:
     Q, K, V repeated over the batch): lin_O inverted gives the heads' output z of every row; z must
     average to the eval value (kept weights scaled by 1/(1-p)) and each entry's variance must be
     p/(1-p) * sum_j A_ij^2 v_jd^2, that of dropping every weight A_ij alone with probability p.
-    Dropout after lin_O or on the merged heads, another p, or no rescaling break one of the two."""
+    Dropout after lin_O or on the merged heads, another p, or no rescaling break one of the two.
+    Dropout of the values has that same variance per entry but one mask for every query, so the two
+    queries' outputs move together; each weight's own mask leaves them uncorrelated."""
     model, torch_mha = _model(module, dropout_p=p)
     n_q, n_k = 2, 3
     Q, K, V = (torch.randn(1, n, D_FEAT).expand(rows, n, D_FEAT) for n in (n_q, n_k, n_k))
@@ -180,7 +182,9 @@ def _dropout_on_weights(module, p: float = 0.3, rows: int = 1500) -> bool:
     mean = torch.einsum("hqk,hkd->qhd", attention[0], v)
     var = p / (1 - p) * torch.einsum("hqk,hkd->qhd", attention[0] ** 2, v ** 2)
     mean_ok = bool(((z.mean(0) - mean).abs() <= 5 * (var / rows).sqrt() + 1e-4).all())
-    return mean_ok and bool(((z.var(0) / var - 1).abs() < 0.25).all())
+    centred = z - z.mean(0)
+    correlation = (centred[:, 0] * centred[:, 1]).mean(0) / (centred[:, 0].std(0) * centred[:, 1].std(0))
+    return mean_ok and bool(((z.var(0) / var - 1).abs() < 0.25).all()) and float(correlation.mean()) < 0.1
 
 
 def _gradients(module) -> bool:
@@ -275,14 +279,17 @@ def _readable(n_head: int = 2, d_head: int = 9) -> dict[str, torch.Tensor]:
     return params
 
 
-@pytest.mark.parametrize("where", ["none", "weights", "merged-heads", "output"])
+@pytest.mark.parametrize("where", ["none", "weights", "merged-heads", "output", "values", "raw-values"])
 def test_trace_dropout_finds_where_torchs_dropout_acted(where):
     torch.manual_seed(3)
     batch, n_head, n_q, n_k, d_head, p = 3, 2, 8, 6, 9, 0.3
     params = _readable(n_head, d_head)
     Q, K, V = torch.randn(batch, n_q, n_head * d_head), torch.randn(batch, n_k, n_head * d_head), \
         torch.randn(batch, n_k, n_head * d_head)
-    merged, attention, v = merged_heads(params, n_head, Q, K, V)
+    V_seen = F.dropout(V, p, training=True) if where == "raw-values" else V  # dropout on V before lin_V
+    merged, attention, v = merged_heads(params, n_head, Q, K, V_seen)
+    if where == "values":
+        merged = (attention @ F.dropout(v, p, training=True)).transpose(1, 2).reshape(merged.shape)
     if where == "weights":
         merged = (F.dropout(attention, p, training=True) @ v).transpose(1, 2).reshape(merged.shape)
     if where == "merged-heads":
@@ -291,7 +298,7 @@ def test_trace_dropout_finds_where_torchs_dropout_acted(where):
     if where == "output":
         x = F.dropout(x, p, training=True)
     trace = trace_dropout(x.float(), params, n_head, Q, K, V)
-    assert trace.where == where
+    assert trace.where == ("values" if where == "raw-values" else where)
     assert where == "none" or (abs(trace.scale - 1 / (1 - p)) < 1e-3 and 0.1 < trace.rate < 0.5)
 
 

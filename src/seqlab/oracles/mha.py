@@ -187,7 +187,8 @@ class DropoutTrace:
 
     where: "none" (x is the eval output), "weights" (x is lin_O of (dropped weights) @ v, as the
     spec asks), "merged-heads" (the concatenated heads were dropped just before lin_O), "output"
-    (entries of x itself are zero: dropout after lin_O, with or without another one), "unknown".
+    (entries of x itself are zero: dropout after lin_O, with or without another one), "values"
+    (the values were dropped, V before lin_V or v after it, and the weights were not), "unknown".
     rate is the share of entries zeroed there, scale the factor the kept ones were multiplied by
     (NaN when x is dropped on top of another dropout)."""
 
@@ -255,9 +256,32 @@ def trace_dropout(x: torch.Tensor, params: dict[str, torch.Tensor], n_head: int,
     heads = _split(merged, n_head)                               # (B, n_head, n_Q, d_head)
     weights = heads @ torch.linalg.pinv(v)                       # (B, n_head, n_Q, n_K)
     if not torch.allclose(weights @ v, heads, atol=1e-4, rtol=1e-3):
-        return DropoutTrace("unknown")                           # not (some weights) @ v at all
+        return _values_dropped(heads, attention_ref, v, params, V)  # not (some weights) @ v
     found = dropout_factors(weights, attention_ref, 1e-3)
     return DropoutTrace("weights", *found) if found is not None else DropoutTrace("unknown")
+
+
+def _values_dropped(heads: torch.Tensor, attention: torch.Tensor, v: torch.Tensor, params: dict[str, torch.Tensor],
+                    V: torch.Tensor) -> DropoutTrace:
+    """"values" when heads = attention @ (v with dropout), or v = lin_V of (V with dropout): the
+    heads are solved for the values they averaged (needs n_Q >= n_K, the attention of full column
+    rank), and those for V through lin_V (square and well-conditioned where the caller picks it)."""
+    if attention.size(-2) < attention.size(-1):
+        return DropoutTrace("unknown")
+    values = torch.linalg.pinv(attention) @ heads               # (B, n_head, n_K, d_head)
+    if not torch.allclose(attention @ values, heads, atol=1e-4, rtol=1e-3):
+        return DropoutTrace("unknown")
+    found = dropout_factors(values, v, 1e-3)
+    if found is not None and found[0] > 0:
+        return DropoutTrace("values", *found)
+    projected = values.transpose(1, 2).reshape(V.shape)
+    if "lin_V.bias" in params:
+        projected = projected - params["lin_V.bias"].double()
+    raw = torch.linalg.solve(params["lin_V.weight"].double(), projected.reshape(-1, V.size(-1)).T).T
+    found = dropout_factors(raw.reshape(V.shape), V.double(), 1e-3)
+    if found is not None and found[0] > 0:
+        return DropoutTrace("values", *found)
+    return DropoutTrace("unknown")
 
 
 SDPA_SUSPECTS: tuple[tuple[str, SdpaVariant], ...] = (
