@@ -9,7 +9,8 @@ overwritten to a bare name, as its children inherit it.
 
 Each spawn request carries one end of a socketpair (SCM_RIGHTS); the zygote makes the
 submission's cgroup, forks the intermediate (see `intermediate.py`) and answers with its pid. Cgroups of finished submissions are emptied and removed
-at the next spawn and when the zygote ends. SIGCHLD is ignored so children are reaped by the kernel.
+at the next spawn and when the zygote ends. SIGCHLD is ignored so children are reaped by the kernel,
+and the zygote is their subreaper, so orphans of a killed submission are reaped at once too.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ def main() -> None:
     cgroups = CgroupSet.detect()
     cgroups.remove_stale()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    _adopt_orphans()
     control.send(json.dumps({"ready": True, "binds": list(plan.binds), "root": plan.new_root,
                              "cgroup": cgroups.kind}).encode())
     children = _Children()
@@ -163,6 +165,20 @@ def main() -> None:
     finally:
         children.sweep(everything=True)
         _remove_mount_point(plan.new_root)
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _adopt_orphans() -> None:
+    """Become the subreaper of everything we fork. When a submission's intermediate dies before
+    its server (the namespace's pid 1, killed with it), the orphan is handed to us instead of the
+    machine's init, and, as we ignore SIGCHLD, the kernel reaps it at once: no zombie outlives its
+    submission, even where pid 1 is a container's shell that never reaps."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: orphans go to init as before
+        pass
 
 
 def _remove_mount_point(path: str) -> None:
