@@ -56,14 +56,14 @@ def _forbidden(assignment: Assignment, options: GradeOptions, paths: list[Path])
 def _job(assignment: Assignment, options: GradeOptions, sub: Extracted) -> dict:
     return {"student": sub.student, "source": sub.source, "cells": sub.cells, "module_name": sub.module_name,
             "notes": sub.notes, "grader": str(assignment.grader), "max_score": assignment.max_score,
-            "timeouts": asdict(options.timeouts), "student_api": list(assignment.student_api),
-            "titles": cause_titles(assignment)}
+            "timeouts": asdict(options.timeouts), "student_api": list(assignment.student_api)}
 
 
 def _worker_setup(assignment: Assignment, options: GradeOptions, forbidden: list[str]) -> tuple:
-    """`init_worker`'s arguments: what every worker of this run starts from."""
+    """`init_worker`'s arguments: what every worker of this run starts from (read once per run,
+    not once per submission)."""
     return (forbidden, asdict(options.limits), options.allow_weak_sandbox, str(assignment.grader),
-            modules_to_warm(assignment.skeleton))
+            modules_to_warm(assignment.skeleton), cause_titles(assignment))
 
 
 def _run_pool(jobs: Iterable[dict], workers: int, setup: tuple,

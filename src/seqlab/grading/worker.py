@@ -34,11 +34,12 @@ _UNUSED_PLUGINS = [arg for name in ("cacheprovider", "randomly", "unraisableexce
 
 
 def init_worker(forbidden: list[str], limits: dict[str, int], allow_weak: bool = True,
-                grader: str | None = None, warm: tuple[str, ...] = ()) -> None:
+                grader: str | None = None, warm: tuple[str, ...] = (),
+                titles: dict[str, str] | None = None) -> None:
     """Warm torch and pytest, silence output, start this worker's zygote (whose children run no
     student code behind a weak sandbox unless `allow_weak`; which pre-imports `warm`). With
     `grader`, pytest collects it once here, so the first submission's budget is not spent on
-    the grader's own start-up."""
+    the grader's own start-up. `titles` name the causes in "same cause as" messages."""
     sys.dont_write_bytecode = True  # never write __pycache__ into graders/
     # Graders use no installed pytest plugin; loading them all by entry point (xdist and the
     # rest of the venv's) costs ~1 s in the first pytest session, a one-submission run's largest
@@ -54,6 +55,7 @@ def init_worker(forbidden: list[str], limits: dict[str, int], allow_weak: bool =
     zygote = Zygote([Path(p) for p in forbidden], Limits(**limits), wait=False,  # warms meanwhile
                     allow_weak=allow_weak, warm=tuple(warm))
     _state["zygote"] = zygote
+    _state["titles"] = dict(titles or {})
     # multiprocessing runs its finalizers when a worker leaves: first close the zygote, then skip
     # the interpreter's shutdown (a spawned worker ends with sys.exit, and tearing down torch
     # costs 0.3-2 s that the end of every run would wait for).
@@ -148,7 +150,7 @@ def _grade_in(session: SandboxSession, job: dict[str, Any]) -> dict[str, Any]:
         return asdict(SubmissionResult.failed(
             student, source, "error", f"the submission defines none of {', '.join(api)} ({reason})",
             max_score, notes + loaded_notes, session.isolation))
-    plugin = GraderPlugin(Submission(session), student, job.get("titles"))
+    plugin = GraderPlugin(Submission(session), student, _state.get("titles"))
     grader = Path(job["grader"])
     try:
         pytest.main([str(grader), "-q", "-s", *_UNUSED_PLUGINS,

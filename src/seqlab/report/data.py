@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from seqlab.grading.assignments import Assignment
 
 __all__ = ["ITEMS_TABLE", "ClassReport", "ItemStat", "MisconceptionStat", "SlowSubmission", "StudentLink",
-           "build_report", "feedback_file", "font_family_css", "item_entry", "item_title", "load_results",
+           "build_report", "cause_titles", "feedback_file", "font_family_css", "item_entry", "item_title", "load_results",
            "rank_misconceptions", "text_in"]
 
 STATUSES = ("graded", "invalid", "error", "timeout")
